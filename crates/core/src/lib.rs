@@ -1,0 +1,13 @@
+//! Domain logic of the KubeRay API server, free of I/O.
+//!
+//! Everything here is a pure function over API messages (`kuberay_api::proto`) and Kubernetes
+//! objects (`k8s_openapi`): request validation and the conversions between the two. The service
+//! layer calls these functions and does the Kubernetes I/O around them.
+#![forbid(unsafe_code)]
+
+pub mod compute_template;
+pub mod error;
+pub mod labels;
+pub mod quantity;
+
+pub use error::CoreError;

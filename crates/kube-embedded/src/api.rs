@@ -1,0 +1,487 @@
+//! HTTP layer: URL routing, request decoding, responses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::discovery;
+use crate::patch;
+use crate::resources::{self, ResourceDef};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::store::{Deleted, ListOptions, Store, Target, str_at};
+use crate::watch;
+
+pub type Shared = Arc<Store>;
+
+pub fn router(store: Shared) -> axum::Router {
+    // The kube-apiserver accepts request bodies up to 3 MiB.
+    axum::Router::new()
+        .fallback(handle)
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .with_state(store)
+}
+
+pub fn json_response(code: StatusCode, v: &Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &self.to_json())
+    }
+}
+
+/// What a resource URL addresses.
+pub struct Target0 {
+    pub def: &'static ResourceDef,
+    /// Namespace from the path (`None` for all namespaces / cluster-scoped).
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+fn decode_segment(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Parses `/api/v1/...` and `/apis/{g}/{v}/...` resource paths.
+fn parse_resource_path(segs: &[String]) -> Option<Target0> {
+    let (group, version, rest) = match segs {
+        [api, v, rest @ ..] if api == "api" => ("", v.as_str(), rest),
+        [apis, g, v, rest @ ..] if apis == "apis" => (g.as_str(), v.as_str(), rest),
+        _ => return None,
+    };
+    if rest.is_empty() {
+        return None;
+    }
+    // /namespaces/{ns}/{plural}[/{name}[/{sub}]]
+    if rest.len() >= 3
+        && rest[0] == "namespaces"
+        && let Some(def) = resources::find(group, version, &rest[2])
+        && def.namespaced
+    {
+        if rest.len() > 5 {
+            return None;
+        }
+        return Some(Target0 {
+            def,
+            namespace: Some(rest[1].clone()),
+            name: rest.get(3).cloned(),
+            subresource: rest.get(4).cloned(),
+        });
+    }
+    // /{plural}[/{name}[/{sub}]]
+    let def = resources::find(group, version, &rest[0])?;
+    if rest.len() > 3 || (def.namespaced && rest.len() > 1) {
+        return None;
+    }
+    Some(Target0 {
+        def,
+        namespace: None,
+        name: rest.get(1).cloned(),
+        subresource: rest.get(2).cloned(),
+    })
+}
+
+pub fn parse_query(uri: &Uri) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    if let Some(q) = uri.query() {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| decode_segment(&s.replace('+', " "));
+            out.insert(dec(k), dec(v));
+        }
+    }
+    out
+}
+
+/// Runs blocking storage work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+}
+
+/// Decodes a POST/PUT body: JSON, or protobuf for the few kinds kubectl sends that way.
+fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "" | "application/json" | "*/*" => parse_body(body),
+        "application/vnd.kubernetes.protobuf" if def.group.is_empty() => {
+            crate::protobuf::decode(def.kind, body).map_err(|e| ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: format!("the body of the request could not be decoded as protobuf: {e}"),
+                details: None,
+            })
+        }
+        _ => Err(ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json (got {ct:?})"
+            ),
+            details: None,
+        }),
+    }
+}
+
+/// DeleteOptions: JSON; a protobuf body (preconditions ignored) counts as empty options.
+fn decode_delete_options(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/vnd.kubernetes.protobuf") {
+        return Ok(json!({}));
+    }
+    parse_body(body)
+}
+
+fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request could not be decoded as JSON: {e}"
+        ))
+    })
+}
+
+async fn handle(
+    State(store): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let segs: Vec<String> = uri
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect();
+    if let Some(resp) = discovery::handle(&method, &segs, &headers) {
+        return resp;
+    }
+    let mut query = parse_query(&uri);
+    // Deprecated `/api/v1/watch/...` and `/apis/{g}/{v}/watch/...` forms.
+    let mut segs = segs;
+    let watch_at = if segs.first().map(String::as_str) == Some("api") {
+        2
+    } else {
+        3
+    };
+    let legacy_watch =
+        segs.get(watch_at).map(String::as_str) == Some("watch") && method == Method::GET;
+    if legacy_watch {
+        segs.remove(watch_at);
+        query.insert("watch".into(), "true".into());
+    }
+    let Some(mut target) = parse_resource_path(&segs) else {
+        return ApiError::unknown_path().into_response();
+    };
+    if legacy_watch && let Some(name) = target.name.take() {
+        let sel = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
+            Some(s) => format!("{s},metadata.name={name}"),
+            None => format!("metadata.name={name}"),
+        };
+        query.insert("fieldSelector".into(), sel);
+    }
+    match dispatch(store, method, target, query, headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn list_options(def: &ResourceDef, q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
+    let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+        .map_err(ApiError::bad_request)?;
+    let fields = FieldSelector::parse(
+        q.get("fieldSelector").map(String::as_str).unwrap_or(""),
+        def,
+    )
+    .map_err(ApiError::bad_request)?;
+    let limit = match q.get("limit").filter(|s| !s.is_empty()) {
+        Some(l) => Some(
+            l.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+                .max(0) as usize,
+        ),
+        None => None,
+    };
+    Ok(ListOptions {
+        labels,
+        fields,
+        limit,
+        continue_token: q.get("continue").cloned(),
+    })
+}
+
+fn is_dry_run(q: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match q.get("dryRun").map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("All") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Invalid dryRun value {other:?}: only \"All\" is supported"
+        ))),
+    }
+}
+
+fn wants_table(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("as=Table"))
+}
+
+async fn dispatch(
+    store: Shared,
+    method: Method,
+    t: Target0,
+    q: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let def = t.def;
+    let dry_run = is_dry_run(&q)?;
+    let target = match t.subresource.as_deref() {
+        None => Target::Main,
+        Some("status") if def.has_status_subresource => Target::Status,
+        Some(_) => return Err(ApiError::unknown_path()),
+    };
+    // Object namespace: "" for cluster-scoped kinds.
+    let ns = t.namespace.clone().unwrap_or_default();
+
+    match (&method, &t.name) {
+        (&Method::GET, None) => {
+            let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+            let opts = list_options(def, &q)?;
+            if watching {
+                let table = wants_table(&headers);
+                return watch::serve(store, def, t.namespace, opts, &q, table).await;
+            }
+            let ns_opt = t.namespace.clone();
+            let list = blocking(move || store.list(def, ns_opt.as_deref(), &opts)).await?;
+            let list = if wants_table(&headers) {
+                discovery::to_table(def, list)
+            } else {
+                list
+            };
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        (&Method::GET, Some(name)) => {
+            let name = name.clone();
+            let obj = blocking(move || store.get(def, &ns, &name)).await?;
+            let obj = if wants_table(&headers) {
+                discovery::to_table(def, json!({"metadata": {}, "items": [obj]}))
+            } else {
+                obj
+            };
+            Ok(json_response(StatusCode::OK, &obj))
+        }
+        (&Method::POST, None) => {
+            if def.namespaced && t.namespace.is_none() {
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            let obj = decode_body(def, &headers, &body)?;
+            let ns_opt = t.namespace.clone();
+            let created =
+                blocking(move || store.create(def, ns_opt.as_deref(), obj, dry_run)).await?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        (&Method::PUT, Some(name)) => {
+            let obj = decode_body(def, &headers, &body)?;
+            let name = name.clone();
+            let updated = blocking(move || {
+                store.update(def, &ns, &name, target, dry_run, false, move |_| Ok(obj))
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &updated))
+        }
+        (&Method::PATCH, Some(name)) => {
+            patch_object(
+                store,
+                def,
+                ns,
+                name.clone(),
+                target,
+                dry_run,
+                &headers,
+                body,
+            )
+            .await
+        }
+        (&Method::DELETE, Some(name)) => {
+            if target == Target::Status {
+                return Err(ApiError::method_not_allowed(
+                    "the server does not allow this method on the requested resource",
+                ));
+            }
+            let opts = if body.is_empty() {
+                json!({})
+            } else {
+                decode_delete_options(&headers, &body)?
+            };
+            let pre = opts.get("preconditions").cloned().unwrap_or(json!({}));
+            let name = name.clone();
+            let out = blocking(move || store.delete(def, &ns, &name, &pre, dry_run)).await?;
+            let v = match out {
+                Deleted::Pending(obj) => obj,
+                Deleted::Gone(obj) if def.return_deleted_object => obj,
+                Deleted::Gone(obj) => {
+                    let mut details = serde_json::Map::new();
+                    details.insert("name".into(), json!(str_at(&obj, "/metadata/name")));
+                    if !def.group.is_empty() {
+                        details.insert("group".into(), json!(def.group));
+                    }
+                    details.insert("kind".into(), json!(def.plural));
+                    details.insert("uid".into(), json!(str_at(&obj, "/metadata/uid")));
+                    json!({
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": details,
+                    })
+                }
+            };
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        (&Method::DELETE, None) => delete_collection(store, def, t.namespace, &q, dry_run).await,
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
+    }
+}
+
+async fn delete_collection(
+    store: Shared,
+    def: &'static ResourceDef,
+    namespace: Option<String>,
+    q: &HashMap<String, String>,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let mut opts = list_options(def, q)?;
+    opts.limit = None;
+    opts.continue_token = None;
+    let list = blocking(move || {
+        let list = store.list(def, namespace.as_deref(), &opts)?;
+        let mut deleted = Vec::new();
+        for item in list["items"].as_array().cloned().unwrap_or_default() {
+            let ns = str_at(&item, "/metadata/namespace").to_string();
+            let name = str_at(&item, "/metadata/name").to_string();
+            match store.delete(def, &ns, &name, &json!({}), dry_run) {
+                Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+                Err(e) if e.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": {"resourceVersion": list["metadata"]["resourceVersion"].clone()},
+            "items": deleted,
+        }))
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &list))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn patch_object(
+    store: Shared,
+    def: &'static ResourceDef,
+    ns: String,
+    name: String,
+    target: Target,
+    dry_run: bool,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    #[derive(Clone, Copy)]
+    enum Kind {
+        Merge,
+        Json,
+        Apply,
+    }
+    let kind = match ct.as_str() {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => Kind::Merge,
+        "application/json-patch+json" => Kind::Json,
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Kind::Apply,
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    let patch_doc = parse_body(&body)?;
+    if matches!(kind, Kind::Merge | Kind::Apply) && !patch_doc.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request was not a JSON object",
+        ));
+    }
+    let store2 = store.clone();
+    let (ns2, name2, doc2) = (ns.clone(), name.clone(), patch_doc.clone());
+    let result = blocking(move || {
+        store2.update(def, &ns2, &name2, target, dry_run, true, move |old| {
+            let mut obj = old.clone();
+            match kind {
+                Kind::Merge | Kind::Apply => patch::merge_patch(&mut obj, &doc2),
+                Kind::Json => patch::json_patch(&mut obj, &doc2).map_err(|e| ApiError {
+                    code: 422,
+                    reason: "Invalid",
+                    message: format!(
+                        "the server rejected our request due to an error in our request: {e}"
+                    ),
+                    details: None,
+                })?,
+            }
+            Ok(obj)
+        })
+    })
+    .await;
+    match result {
+        Err(e) if e.code == 404 && matches!(kind, Kind::Apply) && target == Target::Main => {
+            // Server-side apply of a missing object creates it.
+            let mut obj = patch_doc;
+            if obj.get("metadata").is_none() {
+                obj["metadata"] = json!({});
+            }
+            obj["metadata"]["name"] = json!(name);
+            let ns_opt = def.namespaced.then_some(ns);
+            let created =
+                blocking(move || store.create(def, ns_opt.as_deref(), obj, dry_run)).await?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        Err(e) => Err(e),
+        Ok(v) => Ok(json_response(StatusCode::OK, &v)),
+    }
+}

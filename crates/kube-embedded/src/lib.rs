@@ -1,0 +1,132 @@
+//! An in-process, durable, Kubernetes-compatible REST API.
+//!
+//! [`EmbeddedKube`] stores objects in a [redb] file and serves the
+//! kube-apiserver REST API for a fixed table of resources (see
+//! [`resources::RESOURCES`]): core `v1` namespaces, configmaps, secrets,
+//! services, pods, events; `events.k8s.io/v1` events; `ray.io/v1` RayCluster,
+//! RayJob and RayService. A [`kube::Client`] from [`EmbeddedKube::client`]
+//! talks to it in-process; [`EmbeddedKube::router`] serves the same API over
+//! HTTP (e.g. for `kubectl --server http://127.0.0.1:PORT`).
+//!
+//! See `STATUS.md` next to this crate for what is implemented and where the
+//! behaviour deliberately differs from a real cluster.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod api;
+mod discovery;
+mod patch;
+mod protobuf;
+pub mod resources;
+mod selectors;
+mod status;
+mod store;
+mod validation;
+mod watch;
+
+pub use store::DB_FILE;
+
+/// Why [`EmbeddedKube::open`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot access store at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is corrupt or not a database file: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{path} is not a kube-embedded store: {message}")]
+    Foreign { path: PathBuf, message: String },
+    #[error("store {path} is already open (by this or another process)")]
+    AlreadyOpen { path: PathBuf },
+    #[error("cannot initialise store at {path}: {message}")]
+    Storage { path: PathBuf, message: String },
+}
+
+/// A failed store operation, with the HTTP status the API would answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason} ({code}): {message}")]
+pub struct StoreError {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+impl From<status::ApiError> for StoreError {
+    fn from(e: status::ApiError) -> Self {
+        StoreError {
+            code: e.code,
+            reason: e.reason.to_string(),
+            message: e.message,
+        }
+    }
+}
+
+/// The embedded API server. Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct EmbeddedKube {
+    store: Arc<store::Store>,
+}
+
+impl std::fmt::Debug for EmbeddedKube {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedKube").finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedKube {
+    /// Opens (creating if needed) the store in the directory `data_dir`
+    /// (the database is the file [`DB_FILE`] inside it).
+    ///
+    /// A corrupt or foreign file gives an error, never an empty store. The
+    /// store is exclusive: opening it again while a previous instance (or
+    /// anything still holding one of its clients) is alive fails with
+    /// [`OpenError::AlreadyOpen`].
+    pub fn open(data_dir: &Path) -> Result<EmbeddedKube, OpenError> {
+        Ok(EmbeddedKube {
+            store: Arc::new(store::Store::open(data_dir)?),
+        })
+    }
+
+    /// Creates the namespace if it does not exist (idempotent).
+    pub fn ensure_namespace(&self, name: &str) -> Result<(), StoreError> {
+        let def = resources::namespaces();
+        let obj = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+        });
+        match self.store.create(def, None, obj, false) {
+            Ok(_) => Ok(()),
+            Err(e) if e.reason == "AlreadyExists" => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A [`kube::Client`] whose requests are served in-process (no socket).
+    ///
+    /// Must be called within a Tokio runtime (the client spawns its buffer task there).
+    pub fn client(&self) -> kube::Client {
+        let service = tower::ServiceBuilder::new()
+            .map_request(|req: http::Request<kube::client::Body>| {
+                let (parts, body) = req.into_parts();
+                http::Request::from_parts(parts, axum::body::Body::new(body))
+            })
+            .service(self.router());
+        kube::Client::new(service, "default")
+    }
+
+    /// How many handles share this store (this one included): clients, routers and clones all
+    /// hold one. The store file is closed when the last handle is dropped.
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.store)
+    }
+
+    /// The API as an axum Router (serve it on a loopback listener for kubectl).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.store.clone())
+    }
+}

@@ -1,0 +1,155 @@
+//! `Status` failures in the exact JSON shape of the kube-apiserver.
+
+use serde_json::{Map, Value, json};
+
+use crate::resources::ResourceDef;
+
+/// An API failure, rendered as a `metav1.Status` object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    /// `details` object; `None` omits the field.
+    pub details: Option<Value>,
+}
+
+fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut m = Map::new();
+    m.insert("name".into(), Value::String(name.into()));
+    if !group.is_empty() {
+        m.insert("group".into(), Value::String(group.into()));
+    }
+    m.insert("kind".into(), Value::String(kind.into()));
+    Value::Object(m)
+}
+
+impl ApiError {
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        });
+        if let Some(d) = &self.details {
+            v["details"] = d.clone();
+        }
+        v["code"] = json!(self.code);
+        v
+    }
+
+    pub fn not_found(def: &ResourceDef, name: &str) -> Self {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: format!("{} \"{}\" not found", def.qualified_plural(), name),
+            details: Some(details(name, def.group, def.plural)),
+        }
+    }
+
+    pub fn namespace_not_found(ns: &str) -> Self {
+        Self::not_found(crate::resources::namespaces(), ns)
+    }
+
+    pub fn unknown_path() -> Self {
+        ApiError {
+            code: 404,
+            reason: "NotFound",
+            message: "the server could not find the requested resource".into(),
+            details: Some(json!({})),
+        }
+    }
+
+    pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
+        ApiError {
+            code: 409,
+            reason: "AlreadyExists",
+            message: format!("{} \"{}\" already exists", def.qualified_plural(), name),
+            details: Some(details(name, def.group, def.plural)),
+        }
+    }
+
+    pub fn conflict(def: &ResourceDef, name: &str, why: &str) -> Self {
+        ApiError {
+            code: 409,
+            reason: "Conflict",
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{}\": {}",
+                def.qualified_plural(),
+                name,
+                why
+            ),
+            details: Some(details(name, def.group, def.plural)),
+        }
+    }
+
+    pub fn modified(def: &ResourceDef, name: &str) -> Self {
+        Self::conflict(
+            def,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
+    }
+
+    /// 422 Invalid with one field cause.
+    pub fn invalid(def: &ResourceDef, name: &str, field: &str, cause: &str) -> Self {
+        let mut d = details(name, def.group, def.kind);
+        d["causes"] = json!([{ "reason": "FieldValueInvalid", "message": cause, "field": field }]);
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message: format!("{} \"{}\" is invalid: {}: {}", def.kind, name, field, cause),
+            details: Some(d),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 405,
+            reason: "MethodNotAllowed",
+            message: message.into(),
+            details: Some(json!({})),
+        }
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        ApiError {
+            code: 415,
+            reason: "UnsupportedMediaType",
+            message: format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
+            details: None,
+        }
+    }
+
+    pub fn gone(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError {
+            code: 500,
+            reason: "InternalError",
+            message: message.into(),
+            details: None,
+        }
+    }
+}

@@ -1,0 +1,1039 @@
+//! Durable object storage on redb, with kube-apiserver write semantics.
+//!
+//! Layout:
+//! * table `objects`: key `"<group>/<plural>\0<namespace>\0<name>"` (namespace is
+//!   empty for cluster-scoped kinds), value = the object's JSON. A prefix range
+//!   scan therefore lists one resource (optionally one namespace) ordered by
+//!   namespace, then name.
+//! * table `meta`: `format` (a marker refusing foreign files) and
+//!   `resourceVersion` (a global, monotonically increasing u64 like etcd's
+//!   revision).
+//!
+//! Every write runs in one redb write transaction committed with
+//! `Durability::Immediate` (fsync) before the request is answered.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::OpenError;
+use crate::resources::{self, ResourceDef};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+use crate::validation;
+
+const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
+const FORMAT_VALUE: &[u8] = b"kube-embedded/1";
+const RV_KEY: &str = "resourceVersion";
+/// The store's file inside the data directory.
+pub const DB_FILE: &str = "kube-embedded.redb";
+/// Watch events kept in memory for resuming watches.
+const HISTORY_LEN: usize = 20_000;
+
+fn db_err(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("storage error: {e}"))
+}
+
+/// Current time as RFC 3339 with second precision, e.g. `2024-01-02T03:04:05Z`.
+pub fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A change, as delivered to watchers.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub rv: u64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub kind: &'static str,
+    pub def: &'static ResourceDef,
+    pub namespace: String,
+    pub object: Value,
+    /// The state before a `MODIFIED` change (for selector transitions).
+    pub prev: Option<Value>,
+}
+
+struct Hub {
+    history: VecDeque<Arc<Event>>,
+    /// Events with rv > `floor` are all in `history` (or the store had none).
+    floor: u64,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+/// Outcome of a watch subscription.
+pub struct Subscription {
+    pub backlog: Vec<Arc<Event>>,
+    pub rx: broadcast::Receiver<Arc<Event>>,
+}
+
+/// Options of a list request.
+#[derive(Debug, Default)]
+pub struct ListOptions {
+    pub labels: LabelSelector,
+    pub fields: FieldSelector,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+/// What a DELETE did.
+pub enum Deleted {
+    /// Removed from storage; the last state of the object.
+    Gone(Value),
+    /// Still present (finalizers pending); its new state.
+    Pending(Value),
+}
+
+/// Which part of an object an update writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Main,
+    Status,
+}
+
+pub struct Store {
+    db: Database,
+    /// Serialises writes so that watch events are published in commit order.
+    write_lock: Mutex<()>,
+    hub: Mutex<Hub>,
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> OpenError {
+    OpenError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+/// Runs `f`, turning a panic inside redb (possible on files it did not write) into an error.
+fn catch<T>(path: &Path, f: impl FnOnce() -> Result<T, OpenError>) -> Result<T, OpenError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err(OpenError::Corrupt {
+            path: path.to_path_buf(),
+            message: "the storage engine failed while reading the file".into(),
+        }),
+    }
+}
+
+fn map_open_err(path: &Path, e: redb::DatabaseError) -> OpenError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen {
+            path: path.to_path_buf(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() != std::io::ErrorKind::InvalidData
+                && io.kind() != std::io::ErrorKind::UnexpectedEof =>
+        {
+            io_err(path, io)
+        }
+        other => OpenError::Corrupt {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    }
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> Result<Store, OpenError> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            Self::initialise(dir, &path)?;
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| io_err(&path, e))?;
+        if !meta.is_file() {
+            return Err(OpenError::Foreign {
+                path,
+                message: "not a regular file".into(),
+            });
+        }
+        let db = catch(&path, || {
+            Database::builder()
+                .open(&path)
+                .map_err(|e| map_open_err(&path, e))
+        })?;
+        let rv = catch(&path, || Self::check_format(&db, &path))?;
+        let (tx, _) = broadcast::channel(4096);
+        Ok(Store {
+            db,
+            write_lock: Mutex::new(()),
+            hub: Mutex::new(Hub {
+                history: VecDeque::new(),
+                floor: rv,
+                tx,
+            }),
+        })
+    }
+
+    /// Creates a new store file atomically: written under a temporary name, then renamed.
+    fn initialise(dir: &Path, path: &PathBuf) -> Result<(), OpenError> {
+        let tmp = dir.join(format!("{DB_FILE}.tmp"));
+        let _ = std::fs::remove_file(&tmp);
+        let storage = |e: &dyn std::fmt::Display| OpenError::Storage {
+            path: tmp.clone(),
+            message: e.to_string(),
+        };
+        {
+            let db = Database::create(&tmp).map_err(|e| map_open_err(&tmp, e))?;
+            let txn = db.begin_write().map_err(|e| storage(&e))?;
+            {
+                let mut meta = txn.open_table(META).map_err(|e| storage(&e))?;
+                meta.insert(FORMAT_KEY, FORMAT_VALUE)
+                    .map_err(|e| storage(&e))?;
+                meta.insert(RV_KEY, &0u64.to_be_bytes()[..])
+                    .map_err(|e| storage(&e))?;
+                txn.open_table(OBJECTS).map_err(|e| storage(&e))?;
+            }
+            txn.commit().map_err(|e| storage(&e))?;
+        }
+        std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Checks the format marker; returns the current resourceVersion.
+    fn check_format(db: &Database, path: &Path) -> Result<u64, OpenError> {
+        let foreign = |m: String| OpenError::Foreign {
+            path: path.to_path_buf(),
+            message: m,
+        };
+        let txn = db.begin_read().map_err(|e| OpenError::Corrupt {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Err(foreign(
+                    "a redb database without the kube-embedded meta table".into(),
+                ));
+            }
+            Err(e) => return Err(foreign(format!("unexpected meta table: {e}"))),
+        };
+        let format = meta
+            .get(FORMAT_KEY)
+            .map_err(|e| foreign(e.to_string()))?
+            .map(|g| g.value().to_vec());
+        match format {
+            Some(f) if f == FORMAT_VALUE => {}
+            Some(f) => {
+                return Err(foreign(format!(
+                    "unsupported format marker {:?} (expected {:?})",
+                    String::from_utf8_lossy(&f),
+                    String::from_utf8_lossy(FORMAT_VALUE)
+                )));
+            }
+            None => return Err(foreign("no format marker".into())),
+        }
+        let rv = meta
+            .get(RV_KEY)
+            .map_err(|e| foreign(e.to_string()))?
+            .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| foreign("no resourceVersion counter".into()))?;
+        match txn.open_table(OBJECTS) {
+            Ok(_) => Ok(rv),
+            Err(e) => Err(foreign(format!("objects table: {e}"))),
+        }
+    }
+
+    fn read_rv(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, ApiError> {
+        meta.get(RV_KEY)
+            .map_err(db_err)?
+            .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| ApiError::internal("resourceVersion counter missing"))
+    }
+
+    /// The current (latest committed) resourceVersion.
+    pub fn current_rv(&self) -> Result<u64, ApiError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let meta = txn.open_table(META).map_err(db_err)?;
+        Self::read_rv(&meta)
+    }
+
+    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Value, ApiError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let objects = txn.open_table(OBJECTS).map_err(db_err)?;
+        let key = def.key(ns, name);
+        match objects.get(key.as_str()).map_err(db_err)? {
+            Some(v) => serde_json::from_slice(v.value()).map_err(db_err),
+            None => Err(ApiError::not_found(def, name)),
+        }
+    }
+
+    /// Lists objects of `def` in `ns` (all namespaces when `None`), as a `<Kind>List`.
+    pub fn list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Value, ApiError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let meta = txn.open_table(META).map_err(db_err)?;
+        let objects = txn.open_table(OBJECTS).map_err(db_err)?;
+        let mut list_rv = Self::read_rv(&meta)?;
+
+        let prefix = match ns {
+            Some(ns) if def.namespaced => format!("{}{}\0", def.key_prefix(), ns),
+            _ => def.key_prefix(),
+        };
+        let mut end = prefix.clone().into_bytes();
+        *end.last_mut().expect("prefix is never empty") += 1;
+        let end = String::from_utf8(end).expect("prefix ends with NUL, +1 is still ASCII");
+
+        let mut start = prefix.clone();
+        let mut exclusive_start = false;
+        if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
+            let (rv, key) = decode_continue(token)?;
+            if !key.starts_with(&prefix) {
+                return Err(ApiError::bad_request(
+                    "continue key is not valid: the continue token does not belong to this list",
+                ));
+            }
+            list_rv = rv;
+            start = key;
+            exclusive_start = true;
+        }
+
+        let limit = opts.limit.filter(|&l| l > 0);
+        let filtered = !opts.labels.is_empty() || !opts.fields.is_empty();
+        let mut items = Vec::new();
+        let mut last_key: Option<String> = None;
+        let mut more = false;
+        let mut remaining: u64 = 0;
+        for entry in objects
+            .range::<&str>(start.as_str()..end.as_str())
+            .map_err(db_err)?
+        {
+            let (k, v) = entry.map_err(db_err)?;
+            let key = k.value();
+            if exclusive_start && key == start {
+                continue;
+            }
+            let full = limit.is_some_and(|l| items.len() >= l);
+            if full && !filtered {
+                // Unfiltered: every remaining key is an item.
+                more = true;
+                remaining += 1;
+                continue;
+            }
+            let obj: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
+            if !opts.labels.matches(&obj) || !opts.fields.matches(&obj) {
+                continue;
+            }
+            if full {
+                more = true;
+                break;
+            }
+            last_key = Some(key.to_string());
+            items.push(obj);
+        }
+
+        let mut metadata = Map::new();
+        metadata.insert("resourceVersion".into(), json!(list_rv.to_string()));
+        if more && let Some(k) = last_key {
+            metadata.insert("continue".into(), json!(encode_continue(list_rv, &k)));
+            if !filtered {
+                metadata.insert("remainingItemCount".into(), json!(remaining));
+            }
+        }
+        Ok(json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    /// Subscribes to changes after `after_rv`; `Err` 410 when that point is no longer in memory.
+    pub fn subscribe(&self, after_rv: u64) -> Result<Subscription, ApiError> {
+        let hub = self.hub.lock().expect("hub lock");
+        if after_rv < hub.floor {
+            return Err(ApiError::gone(format!(
+                "too old resource version: {} ({})",
+                after_rv,
+                hub.floor + 1
+            )));
+        }
+        let backlog = hub
+            .history
+            .iter()
+            .filter(|e| e.rv > after_rv)
+            .cloned()
+            .collect();
+        Ok(Subscription {
+            backlog,
+            rx: hub.tx.subscribe(),
+        })
+    }
+
+    /// Runs a write transaction: `f` gets the objects table and the next
+    /// resourceVersion and returns its result plus the events it caused.
+    /// Commits durably unless `dry_run`; then publishes the events.
+    fn write<T>(
+        &self,
+        dry_run: bool,
+        f: impl FnOnce(&mut redb::Table<&str, &[u8]>, u64) -> Result<(T, Vec<Event>), ApiError>,
+    ) -> Result<T, ApiError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut txn = self.db.begin_write().map_err(db_err)?;
+        // The default, stated explicitly: commit() returns only after fsync.
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(db_err)?;
+        let (out, events) = {
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            let mut objects = txn.open_table(OBJECTS).map_err(db_err)?;
+            let next = Self::read_rv(&meta)? + 1;
+            let (out, events) = f(&mut objects, next)?;
+            if !events.is_empty() {
+                let last = events.iter().map(|e| e.rv).max().unwrap_or(next);
+                meta.insert(RV_KEY, &last.to_be_bytes()[..])
+                    .map_err(db_err)?;
+            }
+            (out, events)
+        };
+        if dry_run || events.is_empty() {
+            txn.abort().map_err(db_err)?;
+            return Ok(out);
+        }
+        txn.commit().map_err(db_err)?;
+        let mut hub = self.hub.lock().expect("hub lock");
+        for e in events {
+            let e = Arc::new(e);
+            hub.history.push_back(e.clone());
+            if hub.history.len() > HISTORY_LEN
+                && let Some(old) = hub.history.pop_front()
+            {
+                hub.floor = old.rv;
+            }
+            let _ = hub.tx.send(e);
+        }
+        Ok(out)
+    }
+
+    pub fn create(
+        &self,
+        def: &'static ResourceDef,
+        path_ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        let mut obj = prepare_create(def, path_ns, obj)?;
+        self.write(dry_run, |objects, rv| {
+            let ns = str_at(&obj, "/metadata/namespace").to_string();
+            let name = str_at(&obj, "/metadata/name").to_string();
+            if def.namespaced {
+                let ns_key = resources::namespaces().key("", &ns);
+                match objects.get(ns_key.as_str()).map_err(db_err)? {
+                    None => return Err(ApiError::namespace_not_found(&ns)),
+                    Some(v) => {
+                        let nso: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
+                        if nso.pointer("/metadata/deletionTimestamp").is_some() {
+                            return Err(ApiError {
+                                code: 403,
+                                reason: "Forbidden",
+                                message: format!(
+                                    "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                                    def.qualified_plural(),
+                                    name,
+                                    ns
+                                ),
+                                details: Some(json!({"name": name, "kind": def.plural})),
+                            });
+                        }
+                    }
+                }
+            }
+            let key = def.key(&ns, &name);
+            if objects.get(key.as_str()).map_err(db_err)?.is_some() {
+                return Err(ApiError::already_exists(def, &name));
+            }
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            let bytes = serde_json::to_vec(&obj).map_err(db_err)?;
+            objects
+                .insert(key.as_str(), bytes.as_slice())
+                .map_err(db_err)?;
+            let ev = Event {
+                rv,
+                kind: "ADDED",
+                def,
+                namespace: ns,
+                object: obj.clone(),
+                prev: None,
+            };
+            Ok((obj, vec![ev]))
+        })
+    }
+
+    /// PUT (and the last step of PATCH): `build` gets the stored object and returns the
+    /// requested new object (PUT ignores the stored one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &self,
+        def: &'static ResourceDef,
+        ns: &str,
+        name: &str,
+        target: Target,
+        dry_run: bool,
+        is_patch: bool,
+        build: impl FnOnce(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
+        self.write(dry_run, |objects, rv| {
+            let key = def.key(ns, name);
+            let old: Value = match objects.get(key.as_str()).map_err(db_err)? {
+                Some(v) => serde_json::from_slice(v.value()).map_err(db_err)?,
+                None => return Err(ApiError::not_found(def, name)),
+            };
+            let new = build(&old)?;
+            let mut merged = prepare_update(def, ns, name, &old, new, target, is_patch)?;
+            if without_rv(&merged) == without_rv(&old) {
+                // No-op update: nothing is written, the resourceVersion stays.
+                return Ok((old, vec![]));
+            }
+            merged["metadata"]["resourceVersion"] = json!(rv.to_string());
+            let finalized = merged.pointer("/metadata/deletionTimestamp").is_some()
+                && merged
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty());
+            let kind = if finalized {
+                objects.remove(key.as_str()).map_err(db_err)?;
+                "DELETED"
+            } else {
+                let bytes = serde_json::to_vec(&merged).map_err(db_err)?;
+                objects
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(db_err)?;
+                "MODIFIED"
+            };
+            let ev = Event {
+                rv,
+                kind,
+                def,
+                namespace: ns.to_string(),
+                object: merged.clone(),
+                prev: Some(old),
+            };
+            Ok((merged, vec![ev]))
+        })
+    }
+
+    pub fn delete(
+        &self,
+        def: &'static ResourceDef,
+        ns: &str,
+        name: &str,
+        preconditions: &Value,
+        dry_run: bool,
+    ) -> Result<Deleted, ApiError> {
+        self.write(dry_run, |objects, rv| {
+            let key = def.key(ns, name);
+            let mut obj: Value = match objects.get(key.as_str()).map_err(db_err)? {
+                Some(v) => serde_json::from_slice(v.value()).map_err(db_err)?,
+                None => return Err(ApiError::not_found(def, name)),
+            };
+            check_preconditions(def, name, &obj, preconditions)?;
+            let mut events = Vec::new();
+            let mut rv = rv;
+            if std::ptr::eq(def, resources::namespaces()) {
+                // Namespace deletion removes every object in it right away (no
+                // namespace controller runs here), ignoring their finalizers.
+                for r in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+                    let prefix = format!("{}{}\0", r.key_prefix(), name);
+                    let mut end = prefix.clone().into_bytes();
+                    *end.last_mut().expect("non-empty") += 1;
+                    let end = String::from_utf8(end).expect("ascii");
+                    let mut doomed = Vec::new();
+                    for entry in objects
+                        .range::<&str>(prefix.as_str()..end.as_str())
+                        .map_err(db_err)?
+                    {
+                        let (k, v) = entry.map_err(db_err)?;
+                        let o: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
+                        doomed.push((k.value().to_string(), o));
+                    }
+                    for (k, mut o) in doomed {
+                        objects.remove(k.as_str()).map_err(db_err)?;
+                        o["metadata"]["resourceVersion"] = json!(rv.to_string());
+                        events.push(Event {
+                            rv,
+                            kind: "DELETED",
+                            def: r,
+                            namespace: name.to_string(),
+                            object: o,
+                            prev: None,
+                        });
+                        rv += 1;
+                    }
+                }
+                if obj.pointer("/metadata/deletionTimestamp").is_none() {
+                    obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                }
+                obj["status"] = json!({"phase": "Terminating"});
+            }
+            let finalizers = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            if finalizers {
+                if obj.pointer("/metadata/deletionTimestamp").is_some()
+                    && !std::ptr::eq(def, resources::namespaces())
+                {
+                    // Already being deleted: nothing changes.
+                    return Ok((Deleted::Pending(obj), events));
+                }
+                if obj.pointer("/metadata/deletionTimestamp").is_none() {
+                    obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                }
+                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+                obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+                let bytes = serde_json::to_vec(&obj).map_err(db_err)?;
+                objects
+                    .insert(key.as_str(), bytes.as_slice())
+                    .map_err(db_err)?;
+                events.push(Event {
+                    rv,
+                    kind: "MODIFIED",
+                    def,
+                    namespace: ns.to_string(),
+                    object: obj.clone(),
+                    prev: None,
+                });
+                return Ok((Deleted::Pending(obj), events));
+            }
+            objects.remove(key.as_str()).map_err(db_err)?;
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            events.push(Event {
+                rv,
+                kind: "DELETED",
+                def,
+                namespace: ns.to_string(),
+                object: obj.clone(),
+                prev: None,
+            });
+            Ok((Deleted::Gone(obj), events))
+        })
+    }
+}
+
+fn check_preconditions(
+    def: &ResourceDef,
+    name: &str,
+    obj: &Value,
+    pre: &Value,
+) -> Result<(), ApiError> {
+    if let Some(uid) = pre.get("uid").and_then(Value::as_str) {
+        let have = str_at(obj, "/metadata/uid");
+        if uid != have {
+            return Err(ApiError::conflict(
+                def,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"
+                ),
+            ));
+        }
+    }
+    if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str) {
+        let have = str_at(obj, "/metadata/resourceVersion");
+        if rv != have {
+            return Err(ApiError::conflict(
+                def,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {have}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+fn without_rv(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    v
+}
+
+/// Checks and fills apiVersion/kind of a request body.
+fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request(
+            "the body of the request is not a JSON object",
+        ));
+    };
+    let want_av = def.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), json!(want_av));
+        }
+        Some(av) if av == want_av => {}
+        Some(av) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), json!(def.kind));
+        }
+        Some(k) if k == def.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                def.kind
+            )));
+        }
+    }
+    match map.get("metadata") {
+        None | Some(Value::Null) => {
+            map.insert("metadata".into(), json!({}));
+        }
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(ApiError::bad_request("metadata must be an object")),
+    }
+    Ok(())
+}
+
+/// Fills or checks `metadata.namespace` against the request path.
+fn check_namespace(
+    def: &ResourceDef,
+    path_ns: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .expect("checked by check_type");
+    if !def.namespaced {
+        meta.remove("namespace");
+        return Ok(());
+    }
+    let path_ns = path_ns.unwrap_or("");
+    match meta.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            meta.insert("namespace".into(), json!(path_ns));
+        }
+        Some(ns) if ns == path_ns => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+    }
+    Ok(())
+}
+
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn random_suffix() -> String {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5]
+        .iter()
+        .map(|b| NAME_ALPHABET[*b as usize % NAME_ALPHABET.len()] as char)
+        .collect()
+}
+
+fn prepare_create(
+    def: &'static ResourceDef,
+    path_ns: Option<&str>,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
+    check_type(def, &mut obj)?;
+    check_namespace(def, path_ns, &mut obj)?;
+    let meta = obj["metadata"].as_object_mut().expect("checked");
+    let mut name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() {
+        let gen_name = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if gen_name.is_empty() {
+            let mut e = ApiError::invalid(
+                def,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            );
+            e.details.as_mut().expect("set")["causes"][0]["reason"] = json!("FieldValueRequired");
+            return Err(e);
+        }
+        name = format!("{gen_name}{}", random_suffix());
+        meta.insert("name".into(), json!(name));
+    }
+    if let Some(msg) = validation::check_name(def.name_rule, &name) {
+        return Err(ApiError::invalid(def, &name, "metadata.name", &msg));
+    }
+    if meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::internal(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    meta.remove("selfLink");
+    meta.remove("managedFields");
+    if def.custom {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if def.has_status_subresource && def.custom {
+        obj.as_object_mut().expect("object").remove("status");
+    }
+    apply_kind_defaults(def, &mut obj, true)?;
+    Ok(obj)
+}
+
+/// Per-kind defaulting the real API server does for the built-in kinds served here.
+fn apply_kind_defaults(def: &ResourceDef, obj: &mut Value, create: bool) -> Result<(), ApiError> {
+    match (def.group, def.plural) {
+        ("", "namespaces") if create => {
+            let name = str_at(obj, "/metadata/name").to_string();
+            let meta = obj["metadata"].as_object_mut().expect("checked");
+            let labels = meta.entry("labels").or_insert_with(|| json!({}));
+            if let Some(l) = labels.as_object_mut() {
+                l.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
+            obj["spec"] = json!({"finalizers": ["kubernetes"]});
+            obj["status"] = json!({"phase": "Active"});
+        }
+        ("", "pods") if create => {
+            obj["status"] = json!({"phase": "Pending"});
+        }
+        ("", "services") if create => {
+            obj["status"] = json!({"loadBalancer": {}});
+        }
+        ("", "secrets") => {
+            let map = obj.as_object_mut().expect("object");
+            if map
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                map.insert("type".into(), json!("Opaque"));
+            }
+            if let Some(Value::Object(sd)) = map.remove("stringData") {
+                let data = map.entry("data").or_insert_with(|| json!({}));
+                if !data.is_object() {
+                    *data = json!({});
+                }
+                for (k, v) in sd {
+                    let s = v.as_str().ok_or_else(|| {
+                        ApiError::bad_request(format!("stringData[{k}] must be a string"))
+                    })?;
+                    data[k.as_str()] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Everything that counts towards `generation` of a custom resource.
+fn generation_content(def: &ResourceDef, v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("metadata");
+        m.remove("apiVersion");
+        m.remove("kind");
+        if def.has_status_subresource {
+            m.remove("status");
+        }
+    }
+    v
+}
+
+fn prepare_update(
+    def: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    old: &Value,
+    mut new: Value,
+    target: Target,
+    is_patch: bool,
+) -> Result<Value, ApiError> {
+    check_type(def, &mut new)?;
+    check_namespace(def, Some(ns), &mut new)?;
+    let body_name = str_at(&new, "/metadata/name");
+    if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let old_meta = old["metadata"].as_object().cloned().unwrap_or_default();
+    // Preconditions carried by the body: uid and resourceVersion.
+    let body_uid = str_at(&new, "/metadata/uid");
+    let old_uid = old_meta.get("uid").and_then(Value::as_str).unwrap_or("");
+    if !body_uid.is_empty() && body_uid != old_uid {
+        return Err(ApiError::conflict(
+            def,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {body_uid}, UID in object meta: {old_uid}"
+            ),
+        ));
+    }
+    let body_rv = str_at(&new, "/metadata/resourceVersion");
+    let old_rv = old_meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if body_rv.is_empty() {
+        if def.custom && !is_patch {
+            return Err(ApiError::invalid(
+                def,
+                name,
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+            ));
+        }
+    } else if body_rv != old_rv {
+        return Err(ApiError::modified(def, name));
+    }
+
+    let mut out = match target {
+        Target::Status => {
+            let mut out = old.clone();
+            match new.get("status") {
+                Some(s) => out["status"] = s.clone(),
+                None => {
+                    out.as_object_mut().expect("object").remove("status");
+                }
+            }
+            out
+        }
+        Target::Main => {
+            let mut out = new;
+            if def.has_status_subresource {
+                let map = out.as_object_mut().expect("object");
+                match old.get("status") {
+                    Some(s) => {
+                        map.insert("status".into(), s.clone());
+                    }
+                    None => {
+                        map.remove("status");
+                    }
+                }
+                if std::ptr::eq(def, resources::namespaces()) {
+                    match old.get("spec") {
+                        Some(s) => {
+                            map.insert("spec".into(), s.clone());
+                        }
+                        None => {
+                            map.remove("spec");
+                        }
+                    }
+                }
+            }
+            let meta = out["metadata"].as_object_mut().expect("checked");
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
+                match old_meta.get(f) {
+                    Some(v) => {
+                        meta.insert(f.into(), v.clone());
+                    }
+                    None => {
+                        meta.remove(f);
+                    }
+                }
+            }
+            meta.remove("selfLink");
+            meta.remove("managedFields");
+            apply_kind_defaults(def, &mut out, false)?;
+            if old_meta.contains_key("deletionTimestamp") {
+                let old_f: Vec<&Value> = old_meta
+                    .get("finalizers")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().collect())
+                    .unwrap_or_default();
+                let added = out
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| a.iter().any(|f| !old_f.contains(&f)));
+                if added {
+                    return Err(ApiError::invalid(
+                        def,
+                        name,
+                        "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being deleted",
+                    ));
+                }
+            }
+            if def.custom && generation_content(def, &out) != generation_content(def, old) {
+                let g = old_meta
+                    .get("generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                out["metadata"]["generation"] = json!(g + 1);
+            }
+            out
+        }
+    };
+    out["metadata"]["resourceVersion"] = json!(old_rv);
+    Ok(out)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    v: String,
+    rv: u64,
+    start: String,
+}
+
+fn encode_continue(rv: u64, key: &str) -> String {
+    let t = ContinueToken {
+        v: "kube-embedded/v1".into(),
+        rv,
+        start: key.to_string(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&t).expect("serialisable"))
+}
+
+fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
+    let bad =
+        || ApiError::bad_request("continue key is not valid: the continue token is malformed");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| bad())?;
+    let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if t.v != "kube-embedded/v1" {
+        return Err(bad());
+    }
+    Ok((t.rv, t.start))
+}

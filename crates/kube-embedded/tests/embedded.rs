@@ -1,0 +1,223 @@
+//! Embedded-store specifics: durability, refusing foreign files, the public API.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, PostParams};
+use kube_embedded::{EmbeddedKube, OpenError};
+use serde_json::json;
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": name}})).unwrap()
+}
+
+/// Reopens a store, waiting for background tasks of dropped clients to let go of it.
+async fn reopen(dir: &std::path::Path) -> EmbeddedKube {
+    for _ in 0..200 {
+        match EmbeddedKube::open(dir) {
+            Ok(k) => return k,
+            Err(OpenError::AlreadyOpen { .. }) => {
+                tokio::time::sleep(Duration::from_millis(10)).await
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
+    }
+    panic!("store still open");
+}
+
+#[tokio::test]
+async fn data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (uid, rv) = {
+        let kube = EmbeddedKube::open(dir.path()).unwrap();
+        kube.ensure_namespace("team").unwrap();
+        kube.ensure_namespace("team").unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(kube.client(), "team");
+        let c = api
+            .create(&PostParams::default(), &cm("keep"))
+            .await
+            .unwrap();
+        (
+            c.metadata.uid.unwrap(),
+            c.metadata.resource_version.unwrap(),
+        )
+    };
+    let kube = reopen(dir.path()).await;
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "team");
+    let c = api.get("keep").await.unwrap();
+    assert_eq!(c.metadata.uid.as_deref(), Some(uid.as_str()));
+    assert_eq!(c.data.unwrap()["k"], "keep");
+    // the resourceVersion counter continues after a reopen
+    let d = api
+        .create(&PostParams::default(), &cm("next"))
+        .await
+        .unwrap();
+    let rv_d: u64 = d.metadata.resource_version.unwrap().parse().unwrap();
+    assert!(rv_d > rv.parse::<u64>().unwrap());
+    let ns: Api<Namespace> = Api::all(kube.client());
+    assert!(ns.get("team").await.is_ok());
+
+    // watching from before the reopen is too old: 410 Expired as an ERROR event
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let mut s = api
+        .watch(&WatchParams::default().timeout(5), "1")
+        .await
+        .unwrap()
+        .boxed();
+    match s.try_next().await.unwrap().unwrap() {
+        WatchEvent::Error(e) => {
+            assert_eq!(e.code, 410);
+            assert_eq!(e.reason, "Expired");
+        }
+        other => panic!("expected 410, got {other:?}"),
+    }
+}
+
+#[test]
+fn garbage_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(kube_embedded::DB_FILE),
+        vec![0x42u8; 10_000],
+    )
+    .unwrap();
+    let err = EmbeddedKube::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, OpenError::Corrupt { .. } | OpenError::Foreign { .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(kube_embedded::DB_FILE), "{msg}");
+    // the file is left untouched
+    assert_eq!(
+        std::fs::read(dir.path().join(kube_embedded::DB_FILE)).unwrap(),
+        vec![0x42u8; 10_000]
+    );
+
+    // an empty file is not silently turned into an empty store either
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(kube_embedded::DB_FILE), b"").unwrap();
+    assert!(EmbeddedKube::open(dir.path()).is_err());
+}
+
+#[test]
+fn foreign_redb_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = redb::Database::create(dir.path().join(kube_embedded::DB_FILE)).unwrap();
+        let t = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("other");
+            let mut table = t.open_table(def).unwrap();
+            table.insert("x", 1).unwrap();
+        }
+        t.commit().unwrap();
+    }
+    let err = EmbeddedKube::open(dir.path()).unwrap_err();
+    assert!(matches!(err, OpenError::Foreign { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("not a kube-embedded store"),
+        "{err}"
+    );
+}
+
+#[test]
+fn second_open_is_refused_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let _a = EmbeddedKube::open(dir.path()).unwrap();
+    assert!(matches!(
+        EmbeddedKube::open(dir.path()),
+        Err(OpenError::AlreadyOpen { .. })
+    ));
+}
+
+#[tokio::test]
+async fn router_serves_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = EmbeddedKube::open(dir.path()).unwrap();
+    kube.ensure_namespace("default").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = kube.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+    let client = kube::Client::try_from(config).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("over-http"))
+        .await
+        .unwrap();
+    let l = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(l.items.len(), 1);
+    // same data through the in-process client
+    let local: Api<ConfigMap> = Api::namespaced(kube.client(), "default");
+    assert!(local.get("over-http").await.is_ok());
+    server.abort();
+}
+
+/// Child side of `acknowledged_writes_survive_kill_9`: writes until killed.
+#[tokio::test]
+async fn child_writer_process() {
+    let Some(dir) = std::env::var_os("KUBE_EMBEDDED_CHILD_DIR") else {
+        return;
+    };
+    let kube = EmbeddedKube::open(std::path::Path::new(&dir)).unwrap();
+    kube.ensure_namespace("crash").unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "crash");
+    for i in 0.. {
+        api.create(&PostParams::default(), &cm(&format!("cm-{i}")))
+            .await
+            .unwrap();
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "ACK {i}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_writer_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KUBE_EMBEDDED_CHILD_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let acked = tokio::task::spawn_blocking(move || {
+        let mut last = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("ACK ") {
+                let n: u64 = n.parse().unwrap();
+                last = Some(n);
+                if n >= 30 {
+                    break;
+                }
+            }
+        }
+        last
+    })
+    .await
+    .unwrap()
+    .expect("child acknowledged writes");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let kube = EmbeddedKube::open(dir.path()).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "crash");
+    for i in 0..=acked {
+        assert!(
+            api.get_opt(&format!("cm-{i}")).await.unwrap().is_some(),
+            "acknowledged cm-{i} lost"
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Where gRPC and HTTP meet: every RPC, whichever transport it arrived on, runs through
+//! [`Calls::run`], which applies the call deadline, turns a panic into an INTERNAL error instead of
+//! a dead process, logs the call and records the go-grpc-prometheus metrics.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use tonic::Code;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct Calls {
+    metrics: Arc<Metrics>,
+    timeout: Duration,
+}
+
+impl Calls {
+    pub fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
+        Self { metrics, timeout }
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Runs one RPC (`/<service>/<method>`) to completion.
+    pub async fn run<T, F>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        self.metrics.started(service, method);
+        let begin = Instant::now();
+        tracing::debug!("/{service}/{method} handler starting");
+        let outcome =
+            tokio::time::timeout(self.timeout, AssertUnwindSafe(call).catch_unwind()).await;
+        let result = match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!("/{service}/{method} handler panicked: {what}");
+                Err(ApiError::with_code(
+                    Code::Internal,
+                    format!("Internal Server Error: the request could not be completed: {what}"),
+                ))
+            }
+            Err(_) => Err(ApiError::with_code(
+                Code::DeadlineExceeded,
+                "context deadline exceeded",
+            )),
+        };
+        let code = match &result {
+            Ok(_) => Code::Ok,
+            Err(error) => {
+                tracing::warn!("/{service}/{method} failed: {error}");
+                error.code()
+            }
+        };
+        self.metrics
+            .handled(service, method, code, begin.elapsed().as_secs_f64());
+        tracing::debug!("/{service}/{method} handler finished");
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_become_internal_errors_and_are_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let calls = Calls::new(metrics.clone(), Duration::from_secs(5));
+        let result: Result<(), ApiError> = calls
+            .run(
+                "proto.ComputeTemplateService",
+                "GetComputeTemplate",
+                async { panic!("boom") },
+            )
+            .await;
+        let error = result.unwrap_err();
+        assert_eq!(error.code(), Code::Internal);
+        assert!(error.message().contains("boom"));
+        assert!(metrics.render().contains(
+            "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"proto.ComputeTemplateService\",grpc_method=\"GetComputeTemplate\",grpc_code=\"Internal\"} 1"
+        ));
+    }
+
+    #[tokio::test]
+    async fn calls_past_the_deadline_are_deadline_exceeded() {
+        let calls = Calls::new(Arc::new(Metrics::new()), Duration::from_millis(20));
+        let result: Result<(), ApiError> = calls
+            .run(
+                "proto.ComputeTemplateService",
+                "ListComputeTemplates",
+                async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(())
+                },
+            )
+            .await;
+        assert_eq!(result.unwrap_err().code(), Code::DeadlineExceeded);
+    }
+}

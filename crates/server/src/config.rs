@@ -1,0 +1,282 @@
+//! Command-line configuration. Flags keep the Go server's names (and its `-flag` single-dash and
+//! `:port` forms) so its Helm chart and scripts work unchanged; every flag also has an
+//! environment variable.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendKind {
+    /// A kubeconfig or in-cluster configuration when one is found, else the embedded store.
+    Auto,
+    /// The in-process Kubernetes-compatible store under `--data-dir`.
+    Embedded,
+    /// A real Kubernetes cluster (kubeconfig or in-cluster configuration).
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kuberay-apiserver",
+    version,
+    about = "KubeRay API server: gRPC and HTTP/JSON APIs for Ray clusters, jobs and services"
+)]
+pub struct Config {
+    /// gRPC listen address (`:PORT` or `HOST:PORT`).
+    #[arg(long = "rpcPortFlag", env = "KUBERAY_APISERVER_RPC_ADDR", default_value = ":8887", value_parser = parse_listen_address)]
+    pub rpc_address: SocketAddr,
+
+    /// HTTP listen address (`:PORT` or `HOST:PORT`).
+    #[arg(long = "httpPortFlag", env = "KUBERAY_APISERVER_HTTP_ADDR", default_value = ":8888", value_parser = parse_listen_address)]
+    pub http_address: SocketAddr,
+
+    /// Deadline of every API call, in Go duration syntax (`60s`, `1m30s`).
+    #[arg(long = "grpc_timeout", env = "KUBERAY_APISERVER_GRPC_TIMEOUT", default_value = "60s", value_parser = parse_go_duration)]
+    pub grpc_timeout: Duration,
+
+    /// Accepted for compatibility; metrics are always collected and served on `/metrics`.
+    #[arg(long = "collectMetricsFlag", env = "KUBERAY_APISERVER_COLLECT_METRICS", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
+    pub collect_metrics: bool,
+
+    /// Also write logs to this file.
+    #[arg(long = "logFilePath", env = "KUBERAY_APISERVER_LOG_FILE")]
+    pub log_file_path: Option<PathBuf>,
+
+    /// Directory of `*.swagger.json` files served under `/swagger/` instead of the built-in ones.
+    #[arg(long = "localSwaggerPath", env = "KUBERAY_APISERVER_SWAGGER_DIR")]
+    pub local_swagger_path: Option<PathBuf>,
+
+    /// Serve the V2 (Kubernetes-style proxy) routes on the HTTP port.
+    #[arg(long = "enable-api-server-v2", env = "KUBERAY_APISERVER_ENABLE_V2", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
+    pub enable_api_server_v2: bool,
+
+    /// Allowed CORS origin for the API routes (`*` for any); empty disables CORS.
+    #[arg(
+        long = "cors-allow-origin",
+        env = "KUBERAY_APISERVER_CORS_ALLOW_ORIGIN",
+        default_value = ""
+    )]
+    pub cors_allow_origin: String,
+
+    /// Where Kubernetes objects live.
+    #[arg(
+        long,
+        env = "KUBERAY_APISERVER_BACKEND",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub backend: BackendKind,
+
+    /// Kubeconfig file of the cluster to use (implies the Kubernetes backend under `auto`).
+    #[arg(long, env = "KUBERAY_APISERVER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Directory of the embedded store [default: $XDG_DATA_HOME/kuberay-apiserver or
+    /// ~/.local/share/kuberay-apiserver].
+    #[arg(long = "data-dir", env = "KUBERAY_APISERVER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Also serve the embedded Kubernetes API on this loopback address, for kubectl.
+    #[arg(long = "embedded-kube-listen", env = "KUBERAY_APISERVER_EMBEDDED_KUBE_LISTEN", value_parser = parse_listen_address)]
+    pub embedded_kube_listen: Option<SocketAddr>,
+
+    /// How long `/healthz` answers 503 before the listeners close on SIGINT/SIGTERM, so load
+    /// balancers stop sending traffic first.
+    #[arg(long = "shutdown-delay", env = "KUBERAY_APISERVER_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_go_duration)]
+    pub shutdown_delay: Duration,
+
+    /// Largest HTTP request body accepted, in bytes.
+    #[arg(long = "http-max-body-bytes", env = "KUBERAY_APISERVER_HTTP_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub http_max_body_bytes: usize,
+}
+
+impl Config {
+    /// Parses the process arguments, accepting Go's single-dash long flags.
+    pub fn from_args() -> Self {
+        Self::parse_from(normalize_go_flags(std::env::args_os()))
+    }
+
+    /// The embedded store's directory: `--data-dir`, else the per-user data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if let Some(base) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(base).join("kuberay-apiserver");
+        }
+        if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(home).join(".local/share/kuberay-apiserver");
+        }
+        PathBuf::from("kuberay-data")
+    }
+}
+
+/// Long flags that Go's `flag` package also accepts with a single dash.
+const GO_FLAGS: [&str; 14] = [
+    "rpcPortFlag",
+    "httpPortFlag",
+    "grpc_timeout",
+    "collectMetricsFlag",
+    "logFilePath",
+    "localSwaggerPath",
+    "enable-api-server-v2",
+    "cors-allow-origin",
+    "kubeconfig",
+    "backend",
+    "data-dir",
+    "embedded-kube-listen",
+    "shutdown-delay",
+    "http-max-body-bytes",
+];
+
+/// Rewrites `-name[=value]` to `--name[=value]` for the known long flags.
+pub fn normalize_go_flags<I, T>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString>,
+{
+    args.into_iter()
+        .map(|arg| {
+            let arg: std::ffi::OsString = arg.into();
+            if let Some(text) = arg.to_str()
+                && let Some(rest) = text.strip_prefix('-').filter(|r| !r.starts_with('-'))
+            {
+                let name = rest.split('=').next().unwrap_or(rest);
+                if GO_FLAGS.contains(&name) {
+                    return format!("--{rest}").into();
+                }
+            }
+            arg
+        })
+        .collect()
+}
+
+/// Parses a Go listen address: `:8887` (all interfaces), `host:8887`, `[::1]:8887`.
+pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port in {text:?}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("invalid listen address {text:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("listen address {text:?} resolves to nothing"))
+}
+
+/// Parses Go's `strconv.ParseBool` forms.
+pub fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {text:?}")),
+    }
+}
+
+/// Parses Go's duration syntax: `0`, or a sequence of decimal numbers with units
+/// `ns`, `us`/`µs`, `ms`, `s`, `m`, `h` (`1h30m`, `1.5s`, `300ms`). Negative values are refused.
+pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
+    let error = || format!("invalid duration {text:?}");
+    let body = text.strip_prefix('+').unwrap_or(text);
+    if body == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if body.is_empty() || body.starts_with('-') {
+        return Err(error());
+    }
+    let mut total = 0f64;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(error)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| error())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(error()),
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| error())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_flag_forms_are_accepted() {
+        let config = Config::parse_from(normalize_go_flags([
+            "kuberay-apiserver",
+            "-httpPortFlag",
+            ":31888",
+            "-rpcPortFlag=:31887",
+            "--grpc_timeout=2m",
+            "--enable-api-server-v2=false",
+            "--cors-allow-origin=*",
+            "-collectMetricsFlag",
+        ]));
+        assert_eq!(config.http_address, "0.0.0.0:31888".parse().unwrap());
+        assert_eq!(config.rpc_address, "0.0.0.0:31887".parse().unwrap());
+        assert_eq!(config.grpc_timeout, Duration::from_secs(120));
+        assert!(!config.enable_api_server_v2);
+        assert!(config.collect_metrics);
+        assert_eq!(config.cors_allow_origin, "*");
+    }
+
+    #[test]
+    fn defaults_match_the_go_server() {
+        let config = Config::parse_from(["kuberay-apiserver"]);
+        assert_eq!(config.rpc_address.port(), 8887);
+        assert_eq!(config.http_address.port(), 8888);
+        assert_eq!(config.grpc_timeout, Duration::from_secs(60));
+        assert!(config.enable_api_server_v2);
+        assert_eq!(config.backend, BackendKind::Auto);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1m0s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_go_duration("60").is_err());
+        assert!(parse_go_duration("-1s").is_err());
+        assert!(parse_go_duration("1d").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(parse_listen_address(":0").unwrap().port(), 0);
+        assert_eq!(
+            parse_listen_address("127.0.0.1:9000").unwrap(),
+            "127.0.0.1:9000".parse().unwrap()
+        );
+        assert!(
+            parse_listen_address("localhost:9000")
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
+        assert!(parse_listen_address("8887").is_err());
+    }
+}

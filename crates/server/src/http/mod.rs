@@ -1,0 +1,234 @@
+//! The HTTP listener: the V1 gateway plus `/healthz`, `/metrics`, `/swagger/` and `/swagger-ui/`.
+
+mod cors;
+mod gateway;
+
+pub use gateway::Gateway;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use http::{HeaderValue, Method, StatusCode, header};
+use tonic::Code;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::error_response;
+use crate::metrics::Metrics;
+
+/// What the HTTP side needs besides the gateway.
+#[derive(Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    /// Set once shutdown has begun; `/healthz` then answers 503.
+    pub shutting_down: Arc<AtomicBool>,
+    /// Directory that overrides the built-in Swagger documents.
+    pub local_swagger_path: Option<PathBuf>,
+}
+
+/// Assembles the HTTP router.
+pub fn router(state: HttpState, gateway: Gateway, cors_allow_origin: Option<&str>) -> Router {
+    let mut api = Router::new().fallback(any(move |request: Request| {
+        let gateway = gateway.clone();
+        async move { gateway.handle(request).await }
+    }));
+    if let Some(origin) = cors_allow_origin.filter(|o| !o.is_empty()) {
+        api = api.layer(middleware::from_fn_with_state(
+            cors::AllowedOrigin::parse(origin),
+            cors::cors,
+        ));
+    }
+
+    let swagger_ui = Arc::new(utoipa_swagger_ui::Config::new(
+        std::iter::once("/swagger/kuberay_api.swagger.json".to_string()).chain(
+            kuberay_api::swagger::FILES
+                .iter()
+                .filter(|(name, _)| *name != "kuberay_api.swagger.json")
+                .map(|(name, _)| format!("/swagger/{name}")),
+        ),
+    ));
+
+    Router::new()
+        .route("/healthz", any(healthz))
+        .route("/metrics", any(metrics))
+        .route("/swagger/{*path}", get(swagger_file))
+        .route("/swagger-ui", any(|| async { redirect("/swagger-ui/") }))
+        .route(
+            "/swagger-ui/",
+            get({
+                let config = swagger_ui.clone();
+                move || swagger_ui_file(String::new(), config)
+            }),
+        )
+        .route(
+            "/swagger-ui/{*tail}",
+            get(move |Path(tail): Path<String>| swagger_ui_file(tail, swagger_ui.clone())),
+        )
+        .with_state(state)
+        .merge(api)
+        .layer(middleware::from_fn(canonical_paths))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                "Internal Server Error",
+            )
+        }))
+}
+
+async fn healthz(State(state): State<HttpState>) -> Response {
+    if state.shutting_down.load(Ordering::SeqCst) {
+        StatusCode::SERVICE_UNAVAILABLE.into_response()
+    } else {
+        StatusCode::OK.into_response()
+    }
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+fn not_found_text() -> Response {
+    (StatusCode::NOT_FOUND, "404 page not found\n").into_response()
+}
+
+async fn swagger_file(State(state): State<HttpState>, Path(path): Path<String>) -> Response {
+    if !path.ends_with("swagger.json") {
+        return not_found_text();
+    }
+    let body = match &state.local_swagger_path {
+        Some(dir) => {
+            if path.split('/').any(|part| part == ".." || part.is_empty()) {
+                return not_found_text();
+            }
+            match tokio::fs::read(dir.join(&path)).await {
+                Ok(bytes) => bytes,
+                Err(_) => return not_found_text(),
+            }
+        }
+        None => match kuberay_api::swagger::FILES
+            .iter()
+            .find(|(name, _)| *name == path)
+        {
+            Some((_, text)) => text.as_bytes().to_vec(),
+            None => return not_found_text(),
+        },
+    };
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+async fn swagger_ui_file(
+    tail: String,
+    config: Arc<utoipa_swagger_ui::Config<'static>>,
+) -> Response {
+    match utoipa_swagger_ui::serve(&tail, config) {
+        Ok(Some(file)) => {
+            let mut response = file.bytes.into_owned().into_response();
+            if let Ok(value) = HeaderValue::from_str(&file.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, value);
+            }
+            if file.gzpipped {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Ok(None) => not_found_text(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Like Go's ServeMux: a path with `//`, `.` or `..` segments is redirected (301) to its clean
+/// form before any routing.
+async fn canonical_paths(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let clean = clean_path(path);
+    if clean != path {
+        let location = match request.uri().query() {
+            Some(query) => format!("{clean}?{query}"),
+            None => clean,
+        };
+        let mut response = redirect(&location);
+        if matches!(*request.method(), Method::GET | Method::HEAD) {
+            *response.body_mut() = Body::from(format!(
+                "<a href=\"{}\">Moved Permanently</a>.\n\n",
+                html_escape(&location)
+            ));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+        }
+        return response;
+    }
+    next.run(request).await
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+}
+
+/// Collapses repeated slashes and resolves `.` and `..`, keeping a trailing slash.
+fn clean_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let mut clean = format!("/{}", parts.join("/"));
+    let trailing = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if trailing && clean != "/" {
+        clean.push('/');
+    }
+    clean
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_path;
+
+    #[test]
+    fn paths_are_cleaned_like_go() {
+        assert_eq!(
+            clean_path("/apis/v1/namespaces//clusters"),
+            "/apis/v1/namespaces/clusters"
+        );
+        assert_eq!(clean_path("/a/./b/../c"), "/a/c");
+        assert_eq!(clean_path("/a/b/"), "/a/b/");
+        assert_eq!(clean_path("/"), "/");
+        assert_eq!(clean_path("/healthz"), "/healthz");
+    }
+}

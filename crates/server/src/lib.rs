@@ -1,0 +1,233 @@
+//! The KubeRay API server: wiring of configuration, backend, services and both transports.
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod calls;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod metrics;
+pub mod services;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+
+pub use config::Config;
+
+use crate::calls::Calls;
+use crate::metrics::Metrics;
+use crate::services::{SERVED_SERVICES, Services};
+
+/// A started server: its bound addresses and the handle to stop it.
+pub struct RunningServer {
+    pub grpc_address: SocketAddr,
+    pub http_address: SocketAddr,
+    /// Where the embedded Kubernetes API is served, when `--embedded-kube-listen` is set.
+    pub embedded_kube_address: Option<SocketAddr>,
+    begin_shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+    kube_client: kube::Client,
+    embedded: Option<kube_embedded::EmbeddedKube>,
+}
+
+impl RunningServer {
+    /// The Kubernetes client the server uses (for inspection by operators' tools and tests).
+    pub fn kube_client(&self) -> kube::Client {
+        self.kube_client.clone()
+    }
+
+    /// Starts the graceful shutdown: `/healthz` turns 503 and gRPC health NOT_SERVING, then
+    /// after `--shutdown-delay` the listeners stop accepting and in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.begin_shutdown.cancel();
+    }
+
+    /// Waits until every listener has stopped and, on the embedded backend, the store file is
+    /// closed (so the same data directory can be opened again); the first error wins.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        let mut outcome = Ok(());
+        while let Some(result) = self.tasks.join_next().await {
+            if let Err(error) = result.context("a server task failed").and_then(|r| r)
+                && outcome.is_ok()
+            {
+                outcome = Err(error);
+            }
+        }
+        drop(self.kube_client);
+        if let Some(store) = self.embedded.take() {
+            // Clients release their handles from background tasks once their last user is gone.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while store.handles() > 1 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+        outcome
+    }
+}
+
+/// Connects the backend, binds both listeners and starts serving.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let backend = backend::connect(&config).await?;
+    if !config.enable_api_server_v2 {
+        tracing::info!("V2 API disabled by --enable-api-server-v2=false");
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let calls = Calls::new(metrics.clone(), config.grpc_timeout);
+    let services = Services::new(backend.client.clone());
+    let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
+    for (service, method) in gateway.served_methods() {
+        metrics.initialize(service, method);
+    }
+
+    let (grpc_routes, health_reporter) = grpc::router(grpc::GrpcApi::new(services, calls))?;
+    for name in SERVED_SERVICES.into_iter().chain([""]) {
+        health_reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let http_router = http::router(
+        http::HttpState {
+            metrics,
+            shutting_down: shutting_down.clone(),
+            local_swagger_path: config.local_swagger_path.clone(),
+        },
+        gateway,
+        Some(config.cors_allow_origin.as_str()),
+    );
+
+    let grpc_listener = TcpListener::bind(config.rpc_address)
+        .await
+        .with_context(|| format!("binding the gRPC address {}", config.rpc_address))?;
+    let http_listener = TcpListener::bind(config.http_address)
+        .await
+        .with_context(|| format!("binding the HTTP address {}", config.http_address))?;
+    let grpc_address = grpc_listener.local_addr()?;
+    let http_address = http_listener.local_addr()?;
+
+    let begin_shutdown = CancellationToken::new();
+    let stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let mut embedded_kube_address = None;
+    if let (Some(address), Some(store)) = (config.embedded_kube_listen, &backend.embedded) {
+        backend::check_embedded_listen(address)?;
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding the embedded Kubernetes API address {address}"))?;
+        let bound = listener.local_addr()?;
+        embedded_kube_address = Some(bound);
+        tracing::info!(
+            "embedded Kubernetes API on http://{bound} (kubectl --server http://{bound})"
+        );
+        let router = store.router();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("embedded Kubernetes API listener")
+        });
+    } else if config.embedded_kube_listen.is_some() {
+        tracing::warn!("--embedded-kube-listen is ignored: the backend is not the embedded store");
+    }
+
+    {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(grpc_routes)
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(grpc_listener),
+                    stop.cancelled_owned(),
+                )
+                .await
+                .context("gRPC listener")
+        });
+    }
+    {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            axum::serve(http_listener, http_router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+                .context("HTTP listener")
+        });
+    }
+    {
+        let begin = begin_shutdown.clone();
+        let delay = config.shutdown_delay;
+        tasks.spawn(async move {
+            begin.cancelled().await;
+            tracing::info!("shutting down: /healthz now answers 503");
+            shutting_down.store(true, Ordering::SeqCst);
+            health_reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for name in SERVED_SERVICES {
+                health_reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+            tokio::time::sleep(delay).await;
+            stop.cancel();
+            Ok(())
+        });
+    }
+
+    tracing::info!("gRPC API on {grpc_address}, HTTP API on {http_address}");
+    Ok(RunningServer {
+        grpc_address,
+        http_address,
+        embedded_kube_address,
+        begin_shutdown,
+        tasks,
+        kube_client: backend.client,
+        embedded: backend.embedded,
+    })
+}
+
+/// Logs to stderr, and also to `--logFilePath` when set. Keep the guard alive while logging.
+pub fn init_logging(
+    config: &Config,
+) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, fmt};
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = fmt::layer().with_writer(std::io::stderr);
+    let (file, guard) = match &config.log_file_path {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            (
+                Some(fmt::layer().with_ansi(false).with_writer(writer)),
+                Some(guard),
+            )
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
+        .try_init()
+        .context("installing the logger")?;
+    Ok(guard)
+}

@@ -1,0 +1,197 @@
+//! ComputeTemplateService: templates stored as labelled ConfigMaps.
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kuberay_api::proto::{
+    ComputeTemplate, CreateComputeTemplateRequest, DeleteComputeTemplateRequest,
+    GetComputeTemplateRequest, ListAllComputeTemplatesRequest, ListAllComputeTemplatesResponse,
+    ListComputeTemplatesRequest, ListComputeTemplatesResponse,
+};
+use kuberay_core::{CoreError, compute_template, labels};
+
+use crate::error::{ApiError, is_already_exists, is_not_found, kube_text};
+
+const EMPTY_NAME: &str = "Compute template name is empty. Please specify a valid value.";
+const EMPTY_NAMESPACE: &str = "Namespace is empty. Please specify a valid value.";
+
+#[derive(Clone)]
+pub struct ComputeTemplates {
+    client: kube::Client,
+}
+
+impl ComputeTemplates {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    fn config_maps(&self, namespace: &str) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub async fn create(
+        &self,
+        request: CreateComputeTemplateRequest,
+    ) -> Result<ComputeTemplate, ApiError> {
+        const WRAP: &str = "Validate compute template runtime request failed.";
+        let CreateComputeTemplateRequest {
+            compute_template: template,
+            namespace,
+        } = request;
+        compute_template::validate_create(&namespace, template.as_ref()).map_err(|e| match e {
+            CoreError::InvalidInput(text) | CoreError::InvalidData(text) => {
+                ApiError::invalid_input(text).wrap(WRAP)
+            }
+        })?;
+        let template = template.expect("validation rejects a missing template");
+        let name = &template.name;
+
+        // Any ConfigMap of that name blocks the create, template or not, like the Go server.
+        let api = self.config_maps(&namespace);
+        let exists_text =
+            format!("Compute template with name {name} already exists in namespace {namespace}");
+        if api.get(name).await.is_ok() {
+            return Err(
+                ApiError::already_exists(&exists_text).wrap("Create compute template failed.")
+            );
+        }
+        let created = api
+            .create(
+                &PostParams::default(),
+                &compute_template::to_config_map(&template),
+            )
+            .await
+            .map_err(|error| {
+                if is_already_exists(&error) {
+                    ApiError::already_exists(&exists_text)
+                } else {
+                    ApiError::internal(
+                        kube_text(&error),
+                        &format!("Failed to create a compute runtime for ({namespace}/{name})"),
+                    )
+                }
+                .wrap("Create compute template failed.")
+            })?;
+        Ok(compute_template::from_config_map(&created))
+    }
+
+    pub async fn get(
+        &self,
+        request: GetComputeTemplateRequest,
+    ) -> Result<ComputeTemplate, ApiError> {
+        let GetComputeTemplateRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        let config_map = self
+            .read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get compute template failed."))?;
+        Ok(compute_template::from_config_map(&config_map))
+    }
+
+    pub async fn list(
+        &self,
+        request: ListComputeTemplatesRequest,
+    ) -> Result<ListComputeTemplatesResponse, ApiError> {
+        let ListComputeTemplatesRequest { namespace } = request;
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+        }
+        let list = self
+            .config_maps(&namespace)
+            .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!(
+                    "List compute templates failed: {}",
+                    kube_text(&error)
+                ))
+                .wrap(&format!(
+                    "List compute templates in namespace {namespace} failed."
+                ))
+            })?;
+        Ok(ListComputeTemplatesResponse {
+            compute_templates: list
+                .items
+                .iter()
+                .map(compute_template::from_config_map)
+                .collect(),
+        })
+    }
+
+    /// Lists the templates of every namespace with one cluster-wide list call; the result is in
+    /// namespace-then-name order, the order the Go server's per-namespace loop produces.
+    pub async fn list_all(
+        &self,
+        request: ListAllComputeTemplatesRequest,
+    ) -> Result<ListAllComputeTemplatesResponse, ApiError> {
+        let ListAllComputeTemplatesRequest {} = request;
+        let list = Api::<ConfigMap>::all(self.client.clone())
+            .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!(
+                    "List compute templates failed in all namespaces: {}",
+                    kube_text(&error)
+                ))
+                .wrap("List all compute templates from all namespaces failed.")
+            })?;
+        let mut items = list.items;
+        items.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
+        Ok(ListAllComputeTemplatesResponse {
+            compute_templates: items
+                .iter()
+                .map(compute_template::from_config_map)
+                .collect(),
+        })
+    }
+
+    pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
+        let DeleteComputeTemplateRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        self.read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get compute template failure"))?;
+        self.config_maps(&namespace)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|error| {
+                ApiError::internal(
+                    kube_text(&error),
+                    &format!("failed to delete compute template {name}."),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn read(&self, name: &str, namespace: &str) -> Result<ConfigMap, ApiError> {
+        self.config_maps(namespace)
+            .get(name)
+            .await
+            .map_err(|error| {
+                if is_not_found(&error) {
+                    ApiError::not_found(
+                        kube_text(&error),
+                        &format!("Compute template {name} not found"),
+                    )
+                } else {
+                    ApiError::plain(format!(
+                        "Get compute template failed: {}",
+                        kube_text(&error)
+                    ))
+                }
+            })
+    }
+}
+
+fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAME));
+    }
+    if namespace.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+    }
+    Ok(())
+}

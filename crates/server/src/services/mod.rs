@@ -1,0 +1,49 @@
+//! The service layer: one implementation of every RPC, called in-process by both the gRPC server
+//! and the HTTP/JSON gateway. It validates and converts through `kuberay_core` and talks to
+//! Kubernetes only through `kube::Client`.
+
+mod compute_templates;
+
+pub use compute_templates::ComputeTemplates;
+
+use tonic::Code;
+
+use crate::error::ApiError;
+
+/// gRPC service names, as clients address them.
+pub const CLUSTER_SERVICE: &str = "proto.ClusterService";
+pub const COMPUTE_TEMPLATE_SERVICE: &str = "proto.ComputeTemplateService";
+pub const RAY_JOB_SERVICE: &str = "proto.RayJobService";
+pub const RAY_SERVE_SERVICE: &str = "proto.RayServeService";
+pub const RAY_JOB_SUBMISSION_SERVICE: &str = "proto.RayJobSubmissionService";
+
+/// The five served services (ImageTemplateService is defined in the protos but not served).
+pub const SERVED_SERVICES: [&str; 5] = [
+    CLUSTER_SERVICE,
+    COMPUTE_TEMPLATE_SERVICE,
+    RAY_JOB_SERVICE,
+    RAY_SERVE_SERVICE,
+    RAY_JOB_SUBMISSION_SERVICE,
+];
+
+/// Every service implementation, sharing one Kubernetes client.
+#[derive(Clone)]
+pub struct Services {
+    pub compute_templates: ComputeTemplates,
+}
+
+impl Services {
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            compute_templates: ComputeTemplates::new(client),
+        }
+    }
+}
+
+/// The answer of an RPC whose implementation has not landed yet.
+pub fn not_yet_implemented(service: &str, method: &str) -> ApiError {
+    ApiError::with_code(
+        Code::Unimplemented,
+        format!("method {method} of service {service} is not implemented by this server yet"),
+    )
+}

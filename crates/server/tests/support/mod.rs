@@ -1,0 +1,147 @@
+//! Starts the real server (both listeners, real router, real services) on ephemeral loopback
+//! ports for integration tests.
+//!
+//! The backend is the embedded store in a fresh temporary directory, or a real cluster when
+//! `KUBERAY_TEST_KUBECONFIG` names a kubeconfig (the same tests then run against it).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use kuberay_apiserver::{Config, RunningServer};
+
+pub struct TestServer {
+    pub http: String,
+    pub grpc: String,
+    pub data_dir: PathBuf,
+    server: RunningServer,
+    _temp: Option<tempfile::TempDir>,
+    namespaces: Vec<String>,
+}
+
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The kubeconfig of a real cluster to test against, if any.
+pub fn real_cluster() -> Option<String> {
+    std::env::var("KUBERAY_TEST_KUBECONFIG")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+pub fn config(data_dir: &Path, extra: &[&str]) -> Config {
+    let mut args: Vec<String> = vec![
+        "kuberay-apiserver".into(),
+        "--rpcPortFlag=127.0.0.1:0".into(),
+        "--httpPortFlag=127.0.0.1:0".into(),
+    ];
+    match real_cluster() {
+        Some(kubeconfig) => {
+            args.push("--backend=kubernetes".into());
+            args.push(format!("--kubeconfig={kubeconfig}"));
+        }
+        None => {
+            args.push("--backend=embedded".into());
+            args.push(format!("--data-dir={}", data_dir.display()));
+        }
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    <Config as clap::Parser>::parse_from(kuberay_apiserver::config::normalize_go_flags(args))
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> Self {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = temp.path().to_path_buf();
+        let mut server = Self::start_in(&dir, extra).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts on an existing data directory (to test restarts).
+    pub async fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        install_crypto();
+        let server = kuberay_apiserver::start(config(data_dir, extra))
+            .await
+            .expect("server starts");
+        TestServer {
+            http: format!("http://{}", server.http_address),
+            grpc: format!("http://{}", server.grpc_address),
+            data_dir: data_dir.to_path_buf(),
+            server,
+            _temp: None,
+            namespaces: Vec::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.http, path)
+    }
+
+    /// Where the embedded Kubernetes API listens, when started with `--embedded-kube-listen`.
+    pub fn embedded_kube(&self) -> Option<String> {
+        self.server
+            .embedded_kube_address
+            .map(|address| format!("http://{address}"))
+    }
+
+    pub fn kube(&self) -> kube::Client {
+        self.server.kube_client()
+    }
+
+    /// Creates a namespace unique to this test run.
+    pub async fn namespace(&mut self, prefix: &str) -> String {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": { "name": name }
+        }))
+        .unwrap();
+        Api::<Namespace>::all(self.kube())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("namespace created");
+        self.namespaces.push(name.clone());
+        name
+    }
+
+    /// Stops the server gracefully and waits for it; cleans the namespaces it created.
+    pub async fn stop(self) {
+        {
+            let api = Api::<Namespace>::all(self.kube());
+            for namespace in &self.namespaces {
+                let _ = api.delete(namespace, &DeleteParams::default()).await;
+            }
+        }
+        self.server.shutdown();
+        self.server.wait().await.expect("server stops cleanly");
+    }
+
+    pub fn shutdown(&self) {
+        self.server.shutdown();
+    }
+
+    pub async fn wait(self) {
+        self.server.wait().await.expect("server stops cleanly");
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    install_crypto();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
