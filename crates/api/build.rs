@@ -70,6 +70,8 @@ fn main() -> Result<(), BoxError> {
         .build_client(true)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Our own Timestamp: protojson's JSON form (`...Z`), which pbjson-types does not write.
+        .extern_path(".google.protobuf.Timestamp", "crate::Timestamp")
         .btree_map(".")
         .compile_fds(fds)?;
 

@@ -50,3 +50,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub mod routes;
 pub mod swagger;
+mod timestamp;
+
+pub use timestamp::Timestamp;

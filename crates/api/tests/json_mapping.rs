@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use kuberay_api::Timestamp;
 use kuberay_api::proto::{
     Capabilities, Cluster, ClusterSpec, ComputeTemplate, CreateComputeTemplateRequest,
     EnvValueFrom, EnvironmentVariables, GetJobLogReply, HeadGroupSpec, JobSubmissionInfo,
@@ -12,7 +13,7 @@ use kuberay_api::proto::{
     RayService, RayServiceStatus, SecurityContext, SubmitRayJobReply, SubmitRayJobRequest, Volume,
     WorkerGroupSpec, cluster, env_value_from, volume,
 };
-use pbjson_types::{Empty, Timestamp};
+use pbjson_types::Empty;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -319,29 +320,25 @@ fn timestamp_parses_rfc3339_input() {
             nanos: 0
         })
     );
-    assert!(parse_err::<Cluster>(r#"{"createdAt":"yesterday"}"#).contains("input"));
+    assert!(parse_err::<Cluster>(r#"{"createdAt":"yesterday"}"#).contains("Timestamp"));
 }
 
-/// DEVIATION (spec §3.1): protojson writes `"2023-09-25T10:48:35Z"`; `pbjson-types`'
-/// `Timestamp` uses chrono's `to_rfc3339`, which writes the offset as `+00:00`.
+/// Timestamps render as protojson does: UTC with `Z`, a fraction only when non-zero.
 #[test]
-fn deviation_timestamp_renders_offset_instead_of_z() {
+fn timestamps_render_with_z() {
     let ts = |seconds| Cluster {
         created_at: Some(Timestamp { seconds, nanos: 0 }),
         ..Default::default()
     };
     assert_eq!(
         to_json(&ts(1_695_638_915)),
-        r#"{"createdAt":"2023-09-25T10:48:35+00:00"}"#
+        r#"{"createdAt":"2023-09-25T10:48:35Z"}"#
     );
     assert_eq!(
         to_json(&ts(-62_135_596_800)),
-        r#"{"createdAt":"0001-01-01T00:00:00+00:00"}"#
+        r#"{"createdAt":"0001-01-01T00:00:00Z"}"#
     );
-    assert_eq!(
-        to_json(&ts(-1)),
-        r#"{"createdAt":"1969-12-31T23:59:59+00:00"}"#
-    );
+    assert_eq!(to_json(&ts(-1)), r#"{"createdAt":"1969-12-31T23:59:59Z"}"#);
     let frac = Cluster {
         created_at: Some(Timestamp {
             seconds: 1,
@@ -351,7 +348,7 @@ fn deviation_timestamp_renders_offset_instead_of_z() {
     };
     assert_eq!(
         to_json(&frac),
-        r#"{"createdAt":"1970-01-01T00:00:01.500+00:00"}"#
+        r#"{"createdAt":"1970-01-01T00:00:01.500Z"}"#
     );
 }
 
