@@ -19,3 +19,17 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "kuberay-apiserver";
 /// Label selector that finds the objects this server manages.
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=kuberay-apiserver";
+
+/// Annotation with the creation time (Go `Time.String()` form) on RayClusters and RayServices.
+pub const CREATION_TIMESTAMP: &str = "ray.io/creation-timestamp";
+/// Annotation with the update time on updated RayServices.
+pub const UPDATE_TIMESTAMP: &str = "ray.io/update-timestamp";
+
+/// Pod-template annotation naming the compute template of a group.
+pub const COMPUTE_TEMPLATE_ANNOTATION: &str = "ray.io/compute-template";
+/// Pod-template annotation holding the image the client asked for (may be empty).
+pub const COMPUTE_IMAGE_ANNOTATION: &str = "ray.io/compute-image";
+/// Cluster annotation that, set to exactly `true`, adds the serve ports to the head container.
+pub const ENABLE_SERVE_SERVICE: &str = "ray.io/enable-serve-service";
+/// Value of [`ENABLE_SERVE_SERVICE`] that enables the serve ports.
+pub const ENABLE_SERVE_SERVICE_VALUE: &str = "true";

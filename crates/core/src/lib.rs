@@ -5,9 +5,14 @@
 //! layer calls these functions and does the Kubernetes I/O around them.
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod compute_template;
+pub mod crd;
 pub mod error;
+pub mod events;
+pub mod job;
 pub mod labels;
 pub mod quantity;
+pub mod service;
 
 pub use error::CoreError;

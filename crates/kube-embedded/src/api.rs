@@ -134,6 +134,7 @@ fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<V
                 reason: "UnsupportedMediaType",
                 message: format!("the body of the request could not be decoded as protobuf: {e}"),
                 details: None,
+                list_meta: None,
             })
         }
         _ => Err(ApiError {
@@ -143,6 +144,7 @@ fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<V
                 "the body of the request was in an unknown format - accepted media types include: application/json (got {ct:?})"
             ),
             details: None,
+            list_meta: None,
         }),
     }
 }
@@ -282,23 +284,36 @@ async fn dispatch(
                 return watch::serve(store, def, t.namespace, opts, &q, table).await;
             }
             let ns_opt = t.namespace.clone();
-            let list = blocking(move || store.list(def, ns_opt.as_deref(), &opts)).await?;
-            let list = if wants_table(&headers) {
-                discovery::to_table(def, list)
-            } else {
-                list
-            };
-            Ok(json_response(StatusCode::OK, &list))
+            if wants_table(&headers) {
+                let list = blocking(move || store.list(def, ns_opt.as_deref(), &opts)).await?;
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &discovery::to_table(def, list),
+                ));
+            }
+            let body = blocking(move || store.list_json(def, ns_opt.as_deref(), &opts)).await?;
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response())
         }
         (&Method::GET, Some(name)) => {
             let name = name.clone();
-            let obj = blocking(move || store.get(def, &ns, &name)).await?;
-            let obj = if wants_table(&headers) {
-                discovery::to_table(def, json!({"metadata": {}, "items": [obj]}))
-            } else {
-                obj
-            };
-            Ok(json_response(StatusCode::OK, &obj))
+            let raw = blocking(move || store.get_json(def, &ns, &name)).await?;
+            if wants_table(&headers) {
+                let obj: Value = serde_json::from_slice(&raw)
+                    .map_err(|e| ApiError::internal(format!("stored object: {e}")))?;
+                let table = discovery::to_table(def, json!({"metadata": {}, "items": [obj]}));
+                return Ok(json_response(StatusCode::OK, &table));
+            }
+            Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                raw,
+            )
+                .into_response())
         }
         (&Method::POST, None) => {
             if def.namespaced && t.namespace.is_none() {
@@ -307,18 +322,16 @@ async fn dispatch(
                 ));
             }
             let obj = decode_body(def, &headers, &body)?;
-            let ns_opt = t.namespace.clone();
-            let created =
-                blocking(move || store.create(def, ns_opt.as_deref(), obj, dry_run)).await?;
+            let created = store
+                .create(def, t.namespace.as_deref(), obj, dry_run)
+                .await?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         (&Method::PUT, Some(name)) => {
             let obj = decode_body(def, &headers, &body)?;
-            let name = name.clone();
-            let updated = blocking(move || {
-                store.update(def, &ns, &name, target, dry_run, false, move |_| Ok(obj))
-            })
-            .await?;
+            let updated = store
+                .update(def, &ns, name, target, dry_run, false, move |_| Ok(obj))
+                .await?;
             Ok(json_response(StatusCode::OK, &updated))
         }
         (&Method::PATCH, Some(name)) => {
@@ -346,8 +359,7 @@ async fn dispatch(
                 decode_delete_options(&headers, &body)?
             };
             let pre = opts.get("preconditions").cloned().unwrap_or(json!({}));
-            let name = name.clone();
-            let out = blocking(move || store.delete(def, &ns, &name, &pre, dry_run)).await?;
+            let out = store.delete(def, &ns, name, pre, dry_run).await?;
             let v = match out {
                 Deleted::Pending(obj) => obj,
                 Deleted::Gone(obj) if def.return_deleted_object => obj,
@@ -387,26 +399,29 @@ async fn delete_collection(
     let mut opts = list_options(def, q)?;
     opts.limit = None;
     opts.continue_token = None;
-    let list = blocking(move || {
-        let list = store.list(def, namespace.as_deref(), &opts)?;
-        let mut deleted = Vec::new();
-        for item in list["items"].as_array().cloned().unwrap_or_default() {
-            let ns = str_at(&item, "/metadata/namespace").to_string();
-            let name = str_at(&item, "/metadata/name").to_string();
-            match store.delete(def, &ns, &name, &json!({}), dry_run) {
-                Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
+    let store2 = store.clone();
+    let list = blocking(move || store2.list(def, namespace.as_deref(), &opts)).await?;
+    // All deletes are handed to the writer at once: they share one commit.
+    let deletes = list["items"].as_array().into_iter().flatten().map(|item| {
+        let ns = str_at(item, "/metadata/namespace").to_string();
+        let name = str_at(item, "/metadata/name").to_string();
+        let store = store.clone();
+        async move { store.delete(def, &ns, &name, json!({}), dry_run).await }
+    });
+    let mut deleted = Vec::new();
+    for r in futures::future::join_all(deletes).await {
+        match r {
+            Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(o),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
         }
-        Ok(json!({
-            "kind": format!("{}List", def.kind),
-            "apiVersion": def.api_version(),
-            "metadata": {"resourceVersion": list["metadata"]["resourceVersion"].clone()},
-            "items": deleted,
-        }))
-    })
-    .await?;
+    }
+    let list = json!({
+        "kind": format!("{}List", def.kind),
+        "apiVersion": def.api_version(),
+        "metadata": {"resourceVersion": list["metadata"]["resourceVersion"].clone()},
+        "items": deleted,
+    });
     Ok(json_response(StatusCode::OK, &list))
 }
 
@@ -448,10 +463,9 @@ async fn patch_object(
             "the body of the request was not a JSON object",
         ));
     }
-    let store2 = store.clone();
-    let (ns2, name2, doc2) = (ns.clone(), name.clone(), patch_doc.clone());
-    let result = blocking(move || {
-        store2.update(def, &ns2, &name2, target, dry_run, true, move |old| {
+    let doc2 = patch_doc.clone();
+    let result = store
+        .update(def, &ns, &name, target, dry_run, true, move |old| {
             let mut obj = old.clone();
             match kind {
                 Kind::Merge | Kind::Apply => patch::merge_patch(&mut obj, &doc2),
@@ -462,12 +476,12 @@ async fn patch_object(
                         "the server rejected our request due to an error in our request: {e}"
                     ),
                     details: None,
+                    list_meta: None,
                 })?,
             }
             Ok(obj)
         })
-    })
-    .await;
+        .await;
     match result {
         Err(e) if e.code == 404 && matches!(kind, Kind::Apply) && target == Target::Main => {
             // Server-side apply of a missing object creates it.
@@ -477,8 +491,7 @@ async fn patch_object(
             }
             obj["metadata"]["name"] = json!(name);
             let ns_opt = def.namespaced.then_some(ns);
-            let created =
-                blocking(move || store.create(def, ns_opt.as_deref(), obj, dry_run)).await?;
+            let created = store.create(def, ns_opt.as_deref(), obj, dry_run).await?;
             Ok(json_response(StatusCode::CREATED, &created))
         }
         Err(e) => Err(e),

@@ -99,7 +99,8 @@ impl EmbeddedKube {
             "kind": "Namespace",
             "metadata": {"name": name},
         });
-        match self.store.create(def, None, obj, false) {
+        // The writer thread answers; no runtime is needed to wait for it.
+        match futures::executor::block_on(self.store.create(def, None, obj, false)) {
             Ok(_) => Ok(()),
             Err(e) if e.reason == "AlreadyExists" => Ok(()),
             Err(e) => Err(e.into()),

@@ -12,6 +12,8 @@ pub struct ApiError {
     pub message: String,
     /// `details` object; `None` omits the field.
     pub details: Option<Value>,
+    /// `metadata` (a `ListMeta`, e.g. `{"continue": ..}`); `None` renders `{}`.
+    pub list_meta: Option<Value>,
 }
 
 fn details(name: &str, group: &str, kind: &str) -> Value {
@@ -29,7 +31,7 @@ impl ApiError {
         let mut v = json!({
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": self.list_meta.clone().unwrap_or_else(|| json!({})),
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
@@ -47,6 +49,7 @@ impl ApiError {
             reason: "NotFound",
             message: format!("{} \"{}\" not found", def.qualified_plural(), name),
             details: Some(details(name, def.group, def.plural)),
+            list_meta: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl ApiError {
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
             details: Some(json!({})),
+            list_meta: None,
         }
     }
 
@@ -69,6 +73,7 @@ impl ApiError {
             reason: "AlreadyExists",
             message: format!("{} \"{}\" already exists", def.qualified_plural(), name),
             details: Some(details(name, def.group, def.plural)),
+            list_meta: None,
         }
     }
 
@@ -83,6 +88,7 @@ impl ApiError {
                 why
             ),
             details: Some(details(name, def.group, def.plural)),
+            list_meta: None,
         }
     }
 
@@ -103,6 +109,7 @@ impl ApiError {
             reason: "Invalid",
             message: format!("{} \"{}\" is invalid: {}: {}", def.kind, name, field, cause),
             details: Some(d),
+            list_meta: None,
         }
     }
 
@@ -112,6 +119,7 @@ impl ApiError {
             reason: "BadRequest",
             message: message.into(),
             details: None,
+            list_meta: None,
         }
     }
 
@@ -121,6 +129,7 @@ impl ApiError {
             reason: "MethodNotAllowed",
             message: message.into(),
             details: Some(json!({})),
+            list_meta: None,
         }
     }
 
@@ -132,6 +141,7 @@ impl ApiError {
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
             ),
             details: None,
+            list_meta: None,
         }
     }
 
@@ -141,6 +151,25 @@ impl ApiError {
             reason: "Expired",
             message: message.into(),
             details: None,
+            list_meta: None,
+        }
+    }
+
+    /// 410 for a continue token whose snapshot is gone, as the kube-apiserver answers when
+    /// etcd has compacted the list's revision; `token` continues at the latest state.
+    pub fn continue_expired(token: String) -> Self {
+        ApiError {
+            code: 410,
+            reason: "Expired",
+            message: "The provided continue parameter is too old to display a consistent list \
+                      result. You can start a new list without the continue parameter, or use the \
+                      continue token in this response to retrieve the remainder of the results. \
+                      Continuing with the provided token results in an inconsistent list - objects \
+                      that were created, modified, or deleted between the time the first chunk was \
+                      returned and now may show up in the list."
+                .into(),
+            details: None,
+            list_meta: Some(json!({ "continue": token })),
         }
     }
 
@@ -150,6 +179,7 @@ impl ApiError {
             reason: "InternalError",
             message: message.into(),
             details: None,
+            list_meta: None,
         }
     }
 }

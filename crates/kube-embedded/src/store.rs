@@ -9,17 +9,39 @@
 //!   `resourceVersion` (a global, monotonically increasing u64 like etcd's
 //!   revision).
 //!
-//! Every write runs in one redb write transaction committed with
-//! `Durability::Immediate` (fsync) before the request is answered.
+//! Writes (group commit): every write is an operation handed over a channel to one
+//! writer thread. The writer takes every operation that is pending, runs them one
+//! after the other inside ONE redb write transaction (each sees the effects of the
+//! ones before it, and is validated on its own: an operation that fails changes
+//! nothing and does not affect the others), commits once with
+//! `Durability::Immediate` (fsync), then publishes the watch events of the batch
+//! in commit order and only then answers each caller. A caller is therefore
+//! answered only once its write is durable, and the cost of the fsync is shared
+//! by every write of the batch. resourceVersions are assigned by the writer in
+//! the order the operations are applied: unique and increasing.
+//!
+//! Consistent paging: a list whose first page has a `continue` token pins the
+//! redb read transaction it was served from (a snapshot at the list's
+//! resourceVersion); later pages read that snapshot. A snapshot is dropped when
+//! the last page of every pagination that started on it has been served, or
+//! [`SNAPSHOT_IDLE`] after the last page read from it (an abandoned
+//! pagination), and at most [`MAX_SNAPSHOTS`] are kept (the least recently used
+//! goes first). While pinned, a snapshot keeps redb from reusing the pages that
+//! later commits free, so the file grows with the writes made meanwhile. A token
+//! whose snapshot is gone is answered 410 `Expired` (unless nothing has been
+//! written since, in which case the current state *is* that snapshot), with a
+//! new token that continues at the latest state, like the kube-apiserver after
+//! an etcd compaction.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::{Map, Value, json};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::OpenError;
 use crate::resources::{self, ResourceDef};
@@ -36,6 +58,14 @@ const RV_KEY: &str = "resourceVersion";
 pub const DB_FILE: &str = "kube-embedded.redb";
 /// Watch events kept in memory for resuming watches.
 const HISTORY_LEN: usize = 20_000;
+/// How long a list snapshot is kept after the last page read from it.
+pub const SNAPSHOT_IDLE: Duration = Duration::from_secs(60);
+/// How many list snapshots are kept at most.
+pub const MAX_SNAPSHOTS: usize = 32;
+/// Most write operations applied in one transaction (one fsync).
+const MAX_BATCH: usize = 1024;
+/// `rv` of a continue token that continues at the latest state (as etcd3's -1).
+const LATEST: i64 = -1;
 
 fn db_err(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("storage error: {e}"))
@@ -98,11 +128,219 @@ pub enum Target {
     Status,
 }
 
+/// A pinned read transaction: the state at one resourceVersion.
+struct Snapshot {
+    txn: Arc<ReadTransaction>,
+    last_used: Instant,
+    /// Paginations that started on it and have not read their last page yet.
+    open: u32,
+}
+
 pub struct Store {
-    db: Database,
-    /// Serialises writes so that watch events are published in commit order.
-    write_lock: Mutex<()>,
-    hub: Mutex<Hub>,
+    /// Operations for the writer thread (`None` once dropping).
+    writer_tx: Option<mpsc::Sender<Box<dyn PendingWrite>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// List snapshots by resourceVersion (see the module docs).
+    snapshots: Mutex<HashMap<u64, Snapshot>>,
+    hub: Arc<Mutex<Hub>>,
+    db: Arc<Database>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Closing the channel stops the writer once it has answered everything pending;
+        // joining it (and dropping the snapshots) lets go of the file before `db` closes it.
+        self.writer_tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        self.snapshots
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Read access to the objects table for a write operation (as of its turn in the batch).
+pub struct Tx<'a, 't> {
+    objects: &'a redb::Table<'t, &'static str, &'static [u8]>,
+}
+
+impl Tx<'_, '_> {
+    pub fn get(&self, key: &str) -> Result<Option<Value>, ApiError> {
+        match self.objects.get(key).map_err(db_err)? {
+            Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(db_err)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> Result<bool, ApiError> {
+        Ok(self.objects.get(key).map_err(db_err)?.is_some())
+    }
+
+    /// Every object whose key starts with `prefix` (which must end with NUL).
+    pub fn scan(&self, prefix: &str) -> Result<Vec<Value>, ApiError> {
+        let end = prefix_end(prefix);
+        let mut out = Vec::new();
+        for entry in self
+            .objects
+            .range::<&str>(prefix..end.as_str())
+            .map_err(db_err)?
+        {
+            let (_, v) = entry.map_err(db_err)?;
+            out.push(serde_json::from_slice(v.value()).map_err(db_err)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The first key after every key starting with `prefix` (a prefix ending with NUL).
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string().into_bytes();
+    *end.last_mut().expect("prefix is never empty") += 1;
+    String::from_utf8(end).expect("prefix ends with NUL, +1 is still ASCII")
+}
+
+/// A write operation waiting for the writer thread.
+trait PendingWrite: Send {
+    /// Runs the operation against the state of the transaction; returns the events
+    /// (the changes) to apply, empty when it failed, changed nothing, or is a dry run.
+    fn run(&mut self, tx: &Tx<'_, '_>, next_rv: u64) -> Vec<Event>;
+    /// Answers the caller once the batch is committed (`Err`: the batch failed).
+    fn finish(self: Box<Self>, batch: Result<(), &ApiError>);
+}
+
+type WriteResult<T> = Result<(T, Vec<Event>), ApiError>;
+
+/// Receives each item of a list page: its stored JSON, and the parsed object if a
+/// selector needed it.
+type EmitItem<'a> = dyn FnMut(&[u8], Option<Value>) -> Result<(), ApiError> + 'a;
+
+struct Op<T, F> {
+    f: Option<F>,
+    dry_run: bool,
+    out: Option<Result<T, ApiError>>,
+    reply: oneshot::Sender<Result<T, ApiError>>,
+}
+
+impl<T, F> PendingWrite for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Tx<'_, '_>, u64) -> WriteResult<T> + Send,
+{
+    fn run(&mut self, tx: &Tx<'_, '_>, next_rv: u64) -> Vec<Event> {
+        let Some(f) = self.f.take() else {
+            return Vec::new();
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx, next_rv)))
+            .unwrap_or_else(|_| Err(ApiError::internal("the write operation panicked")));
+        match r {
+            Ok((out, events)) => {
+                self.out = Some(Ok(out));
+                if self.dry_run { Vec::new() } else { events }
+            }
+            Err(e) => {
+                self.out = Some(Err(e));
+                Vec::new()
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), &ApiError>) {
+        let out = match (batch, self.out) {
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), Some(ok)) => ok,
+            (Err(e), _) => Err(e.clone()),
+            (Ok(()), None) => Err(ApiError::internal("the write operation did not run")),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+/// The writer thread: applies batches of pending operations, one transaction each.
+fn run_writer(db: Arc<Database>, hub: Arc<Mutex<Hub>>, rx: mpsc::Receiver<Box<dyn PendingWrite>>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        match apply_batch(&db, &mut batch) {
+            Ok(events) => {
+                if !events.is_empty() {
+                    let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
+                    for e in events {
+                        let e = Arc::new(e);
+                        hub.history.push_back(e.clone());
+                        if hub.history.len() > HISTORY_LEN
+                            && let Some(old) = hub.history.pop_front()
+                        {
+                            hub.floor = old.rv;
+                        }
+                        let _ = hub.tx.send(e);
+                    }
+                }
+                for op in batch {
+                    op.finish(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!("kube-embedded: write batch failed: {e:?}");
+                for op in batch {
+                    op.finish(Err(&e));
+                }
+            }
+        }
+    }
+}
+
+/// Runs every operation of `batch` in one write transaction and commits it durably.
+/// Returns the events of the committed changes, in order.
+fn apply_batch(db: &Database, batch: &mut [Box<dyn PendingWrite>]) -> Result<Vec<Event>, ApiError> {
+    let mut txn = db.begin_write().map_err(db_err)?;
+    // The default, stated explicitly: commit() returns only after fsync.
+    txn.set_durability(redb::Durability::Immediate)
+        .map_err(db_err)?;
+    let mut all = Vec::new();
+    {
+        let mut meta = txn.open_table(META).map_err(db_err)?;
+        let mut objects = txn.open_table(OBJECTS).map_err(db_err)?;
+        let mut rv = Store::read_rv(&meta)?;
+        for op in batch.iter_mut() {
+            let events = op.run(&Tx { objects: &objects }, rv + 1);
+            for ev in &events {
+                if ev.rv <= rv {
+                    return Err(ApiError::internal(
+                        "write operation reused a resourceVersion",
+                    ));
+                }
+                rv = ev.rv;
+                let key = ev
+                    .def
+                    .key(&ev.namespace, str_at(&ev.object, "/metadata/name"));
+                if ev.kind == "DELETED" {
+                    objects.remove(key.as_str()).map_err(db_err)?;
+                } else {
+                    let bytes = serde_json::to_vec(&ev.object).map_err(db_err)?;
+                    objects
+                        .insert(key.as_str(), bytes.as_slice())
+                        .map_err(db_err)?;
+                }
+            }
+            all.extend(events);
+        }
+        if !all.is_empty() {
+            meta.insert(RV_KEY, &rv.to_be_bytes()[..]).map_err(db_err)?;
+        }
+    }
+    if all.is_empty() {
+        txn.abort().map_err(db_err)?;
+    } else {
+        txn.commit().map_err(db_err)?;
+    }
+    Ok(all)
 }
 
 fn io_err(path: &Path, e: std::io::Error) -> OpenError {
@@ -162,14 +400,26 @@ impl Store {
         })?;
         let rv = catch(&path, || Self::check_format(&db, &path))?;
         let (tx, _) = broadcast::channel(4096);
+        let db = Arc::new(db);
+        let hub = Arc::new(Mutex::new(Hub {
+            history: VecDeque::new(),
+            floor: rv,
+            tx,
+        }));
+        let (writer_tx, writer_rx) = mpsc::channel();
+        let writer = {
+            let (db, hub) = (db.clone(), hub.clone());
+            std::thread::Builder::new()
+                .name("kube-embedded-writer".into())
+                .spawn(move || run_writer(db, hub, writer_rx))
+                .map_err(|e| io_err(&path, e))?
+        };
         Ok(Store {
+            writer_tx: Some(writer_tx),
+            writer: Some(writer),
+            snapshots: Mutex::new(HashMap::new()),
+            hub,
             db,
-            write_lock: Mutex::new(()),
-            hub: Mutex::new(Hub {
-                history: VecDeque::new(),
-                floor: rv,
-                tx,
-            }),
         })
     }
 
@@ -262,53 +512,126 @@ impl Store {
         Self::read_rv(&meta)
     }
 
-    pub fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Value, ApiError> {
+    /// The stored JSON of one object.
+    pub fn get_json(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Vec<u8>, ApiError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let objects = txn.open_table(OBJECTS).map_err(db_err)?;
         let key = def.key(ns, name);
         match objects.get(key.as_str()).map_err(db_err)? {
-            Some(v) => serde_json::from_slice(v.value()).map_err(db_err),
+            Some(v) => Ok(v.value().to_vec()),
             None => Err(ApiError::not_found(def, name)),
         }
     }
 
     /// Lists objects of `def` in `ns` (all namespaces when `None`), as a `<Kind>List`.
+    ///
+    /// Pages after the first (`continue`) read the snapshot the first page was served
+    /// from; see the module docs for how long it is kept.
     pub fn list(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> Result<Value, ApiError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
-        let meta = txn.open_table(META).map_err(db_err)?;
-        let objects = txn.open_table(OBJECTS).map_err(db_err)?;
-        let mut list_rv = Self::read_rv(&meta)?;
+        let mut items = Vec::new();
+        let metadata = self.scan_list(def, ns, opts, &mut |raw, parsed| {
+            items.push(match parsed {
+                Some(v) => v,
+                None => serde_json::from_slice(raw).map_err(db_err)?,
+            });
+            Ok(())
+        })?;
+        Ok(json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
 
+    /// [`Store::list`] rendered as the JSON response body. The stored objects are
+    /// copied into it as they are (no parsing unless a selector needs it).
+    pub fn list_json(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut items = Vec::with_capacity(64 * 1024);
+        items.push(b'[');
+        let metadata = self.scan_list(def, ns, opts, &mut |raw, _| {
+            if items.len() > 1 {
+                items.push(b',');
+            }
+            items.extend_from_slice(raw);
+            Ok(())
+        })?;
+        items.push(b']');
+        let head = json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": metadata,
+        });
+        let mut out = serde_json::to_vec(&head).map_err(db_err)?;
+        // `{...}` → `{...,"items":[...]}`
+        out.pop();
+        out.extend_from_slice(b",\"items\":");
+        out.extend_from_slice(&items);
+        out.push(b'}');
+        Ok(out)
+    }
+
+    /// Scans the page a list request asks for: `emit` gets each item (the stored JSON, and
+    /// the parsed object when a selector had to look at it). Returns the list's metadata.
+    fn scan_list(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        emit: &mut EmitItem<'_>,
+    ) -> Result<Map<String, Value>, ApiError> {
         let prefix = match ns {
             Some(ns) if def.namespaced => format!("{}{}\0", def.key_prefix(), ns),
             _ => def.key_prefix(),
         };
-        let mut end = prefix.clone().into_bytes();
-        *end.last_mut().expect("prefix is never empty") += 1;
-        let end = String::from_utf8(end).expect("prefix ends with NUL, +1 is still ASCII");
-
-        let mut start = prefix.clone();
-        let mut exclusive_start = false;
-        if let Some(token) = opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
-            let (rv, key) = decode_continue(token)?;
-            if !key.starts_with(&prefix) {
-                return Err(ApiError::bad_request(
-                    "continue key is not valid: the continue token does not belong to this list",
-                ));
+        let end = prefix_end(&prefix);
+        let token = match opts.continue_token.as_deref().filter(|t| !t.is_empty()) {
+            Some(t) => {
+                let (rv, key) = decode_continue(t)?;
+                if !key.starts_with(&prefix) {
+                    return Err(ApiError::bad_request(
+                        "continue key is not valid: the continue token does not belong to this list",
+                    ));
+                }
+                Some((rv, key))
             }
-            list_rv = rv;
-            start = key;
-            exclusive_start = true;
-        }
+            None => None,
+        };
+        let (txn, pinned) = match &token {
+            Some((rv, key)) if *rv != LATEST => match self.snapshot(*rv) {
+                Some(txn) => (txn, true),
+                None => {
+                    let txn = Arc::new(self.db.begin_read().map_err(db_err)?);
+                    let meta = txn.open_table(META).map_err(db_err)?;
+                    // Nothing written since the first page: the current state is its snapshot.
+                    if u64::try_from(*rv).ok() != Some(Self::read_rv(&meta)?) {
+                        return Err(ApiError::continue_expired(encode_continue(LATEST, key)));
+                    }
+                    (txn, false)
+                }
+            },
+            _ => (Arc::new(self.db.begin_read().map_err(db_err)?), false),
+        };
+        let list_rv = Self::read_rv(&txn.open_table(META).map_err(db_err)?)?;
+        let objects = txn.open_table(OBJECTS).map_err(db_err)?;
+        let (start, exclusive_start) = match &token {
+            Some((_, key)) => (key.clone(), true),
+            None => (prefix.clone(), false),
+        };
 
         let limit = opts.limit.filter(|&l| l > 0);
         let filtered = !opts.labels.is_empty() || !opts.fields.is_empty();
-        let mut items = Vec::new();
+        let mut count = 0usize;
         let mut last_key: Option<String> = None;
         let mut more = false;
         let mut remaining: u64 = 0;
@@ -321,39 +644,96 @@ impl Store {
             if exclusive_start && key == start {
                 continue;
             }
-            let full = limit.is_some_and(|l| items.len() >= l);
+            let full = limit.is_some_and(|l| count >= l);
             if full && !filtered {
                 // Unfiltered: every remaining key is an item.
                 more = true;
                 remaining += 1;
                 continue;
             }
-            let obj: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
-            if !opts.labels.matches(&obj) || !opts.fields.matches(&obj) {
-                continue;
-            }
+            let parsed = if filtered {
+                let obj: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
+                if !opts.labels.matches(&obj) || !opts.fields.matches(&obj) {
+                    continue;
+                }
+                Some(obj)
+            } else {
+                None
+            };
             if full {
                 more = true;
                 break;
             }
             last_key = Some(key.to_string());
-            items.push(obj);
+            count += 1;
+            emit(v.value(), parsed)?;
         }
+        drop(objects);
 
         let mut metadata = Map::new();
         metadata.insert("resourceVersion".into(), json!(list_rv.to_string()));
+        if pinned && !more {
+            // The last page of a pagination.
+            self.release(list_rv);
+        }
         if more && let Some(k) = last_key {
-            metadata.insert("continue".into(), json!(encode_continue(list_rv, &k)));
+            if !pinned {
+                self.pin(list_rv, txn);
+            }
+            metadata.insert(
+                "continue".into(),
+                json!(encode_continue(list_rv as i64, &k)),
+            );
             if !filtered {
                 metadata.insert("remainingItemCount".into(), json!(remaining));
             }
         }
-        Ok(json!({
-            "kind": format!("{}List", def.kind),
-            "apiVersion": def.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }))
+        Ok(metadata)
+    }
+
+    /// The pinned snapshot at `rv`, if still kept (refreshing its idle timer).
+    fn snapshot(&self, rv: i64) -> Option<Arc<ReadTransaction>> {
+        let rv = u64::try_from(rv).ok()?;
+        let mut snaps = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        snaps.retain(|_, s| now.duration_since(s.last_used) < SNAPSHOT_IDLE);
+        let s = snaps.get_mut(&rv)?;
+        s.last_used = now;
+        Some(s.txn.clone())
+    }
+
+    /// Keeps `txn` (the state at `rv`) for the following pages of a list.
+    fn pin(&self, rv: u64, txn: Arc<ReadTransaction>) {
+        let mut snaps = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        snaps.retain(|_, s| now.duration_since(s.last_used) < SNAPSHOT_IDLE);
+        let s = snaps.entry(rv).or_insert(Snapshot {
+            txn,
+            last_used: now,
+            open: 0,
+        });
+        s.last_used = now;
+        s.open += 1;
+        while snaps.len() > MAX_SNAPSHOTS {
+            let oldest = snaps
+                .iter()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(rv, _)| *rv)
+                .expect("not empty");
+            snaps.remove(&oldest);
+        }
+    }
+
+    /// A pagination on the snapshot at `rv` is complete: drops the snapshot when no other
+    /// pagination uses it.
+    fn release(&self, rv: u64) {
+        let mut snaps = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = snaps.get_mut(&rv) {
+            s.open = s.open.saturating_sub(1);
+            if s.open == 0 {
+                snaps.remove(&rv);
+            }
+        }
     }
 
     /// Subscribes to changes after `after_rv`; `Err` 410 when that point is no longer in memory.
@@ -378,51 +758,34 @@ impl Store {
         })
     }
 
-    /// Runs a write transaction: `f` gets the objects table and the next
-    /// resourceVersion and returns its result plus the events it caused.
-    /// Commits durably unless `dry_run`; then publishes the events.
-    fn write<T>(
-        &self,
-        dry_run: bool,
-        f: impl FnOnce(&mut redb::Table<&str, &[u8]>, u64) -> Result<(T, Vec<Event>), ApiError>,
-    ) -> Result<T, ApiError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut txn = self.db.begin_write().map_err(db_err)?;
-        // The default, stated explicitly: commit() returns only after fsync.
-        txn.set_durability(redb::Durability::Immediate)
-            .map_err(db_err)?;
-        let (out, events) = {
-            let mut meta = txn.open_table(META).map_err(db_err)?;
-            let mut objects = txn.open_table(OBJECTS).map_err(db_err)?;
-            let next = Self::read_rv(&meta)? + 1;
-            let (out, events) = f(&mut objects, next)?;
-            if !events.is_empty() {
-                let last = events.iter().map(|e| e.rv).max().unwrap_or(next);
-                meta.insert(RV_KEY, &last.to_be_bytes()[..])
-                    .map_err(db_err)?;
-            }
-            (out, events)
-        };
-        if dry_run || events.is_empty() {
-            txn.abort().map_err(db_err)?;
-            return Ok(out);
-        }
-        txn.commit().map_err(db_err)?;
-        let mut hub = self.hub.lock().expect("hub lock");
-        for e in events {
-            let e = Arc::new(e);
-            hub.history.push_back(e.clone());
-            if hub.history.len() > HISTORY_LEN
-                && let Some(old) = hub.history.pop_front()
-            {
-                hub.floor = old.rv;
-            }
-            let _ = hub.tx.send(e);
-        }
-        Ok(out)
+    /// Hands a write operation to the writer thread and waits for its answer, which
+    /// comes once the batch it ran in is durably committed (see the module docs).
+    /// `f` gets read access to the objects (as of its turn) and the next
+    /// resourceVersion; it returns its result and the changes it makes, as events with
+    /// increasing resourceVersions from that one on (`DELETED` removes the object,
+    /// the others store it). With `dry_run` nothing is applied.
+    async fn write<T, F>(&self, dry_run: bool, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_, '_>, u64) -> WriteResult<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let op = Box::new(Op {
+            f: Some(f),
+            dry_run,
+            out: None,
+            reply,
+        });
+        self.writer_tx
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("the store is closed"))?
+            .send(op)
+            .map_err(|_| ApiError::internal("the store's writer has stopped"))?;
+        rx.await
+            .map_err(|_| ApiError::internal("the store's writer has stopped"))?
     }
 
-    pub fn create(
+    pub async fn create(
         &self,
         def: &'static ResourceDef,
         path_ns: Option<&str>,
@@ -430,15 +793,14 @@ impl Store {
         dry_run: bool,
     ) -> Result<Value, ApiError> {
         let mut obj = prepare_create(def, path_ns, obj)?;
-        self.write(dry_run, |objects, rv| {
+        self.write(dry_run, move |tx, rv| {
             let ns = str_at(&obj, "/metadata/namespace").to_string();
             let name = str_at(&obj, "/metadata/name").to_string();
             if def.namespaced {
                 let ns_key = resources::namespaces().key("", &ns);
-                match objects.get(ns_key.as_str()).map_err(db_err)? {
+                match tx.get(&ns_key)? {
                     None => return Err(ApiError::namespace_not_found(&ns)),
-                    Some(v) => {
-                        let nso: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
+                    Some(nso) => {
                         if nso.pointer("/metadata/deletionTimestamp").is_some() {
                             return Err(ApiError {
                                 code: 403,
@@ -450,20 +812,16 @@ impl Store {
                                     ns
                                 ),
                                 details: Some(json!({"name": name, "kind": def.plural})),
+                                list_meta: None,
                             });
                         }
                     }
                 }
             }
-            let key = def.key(&ns, &name);
-            if objects.get(key.as_str()).map_err(db_err)?.is_some() {
+            if tx.contains(&def.key(&ns, &name))? {
                 return Err(ApiError::already_exists(def, &name));
             }
             obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-            let bytes = serde_json::to_vec(&obj).map_err(db_err)?;
-            objects
-                .insert(key.as_str(), bytes.as_slice())
-                .map_err(db_err)?;
             let ev = Event {
                 rv,
                 kind: "ADDED",
@@ -474,12 +832,13 @@ impl Store {
             };
             Ok((obj, vec![ev]))
         })
+        .await
     }
 
     /// PUT (and the last step of PATCH): `build` gets the stored object and returns the
     /// requested new object (PUT ignores the stored one).
     #[allow(clippy::too_many_arguments)]
-    pub fn update(
+    pub async fn update(
         &self,
         def: &'static ResourceDef,
         ns: &str,
@@ -487,16 +846,15 @@ impl Store {
         target: Target,
         dry_run: bool,
         is_patch: bool,
-        build: impl FnOnce(&Value) -> Result<Value, ApiError>,
+        build: impl FnOnce(&Value) -> Result<Value, ApiError> + Send + 'static,
     ) -> Result<Value, ApiError> {
-        self.write(dry_run, |objects, rv| {
-            let key = def.key(ns, name);
-            let old: Value = match objects.get(key.as_str()).map_err(db_err)? {
-                Some(v) => serde_json::from_slice(v.value()).map_err(db_err)?,
-                None => return Err(ApiError::not_found(def, name)),
+        let (ns, name) = (ns.to_string(), name.to_string());
+        self.write(dry_run, move |tx, rv| {
+            let Some(old) = tx.get(&def.key(&ns, &name))? else {
+                return Err(ApiError::not_found(def, &name));
             };
             let new = build(&old)?;
-            let mut merged = prepare_update(def, ns, name, &old, new, target, is_patch)?;
+            let mut merged = prepare_update(def, &ns, &name, &old, new, target, is_patch)?;
             if without_rv(&merged) == without_rv(&old) {
                 // No-op update: nothing is written, the resourceVersion stays.
                 return Ok((old, vec![]));
@@ -507,70 +865,46 @@ impl Store {
                     .pointer("/metadata/finalizers")
                     .and_then(Value::as_array)
                     .is_none_or(|f| f.is_empty());
-            let kind = if finalized {
-                objects.remove(key.as_str()).map_err(db_err)?;
-                "DELETED"
-            } else {
-                let bytes = serde_json::to_vec(&merged).map_err(db_err)?;
-                objects
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(db_err)?;
-                "MODIFIED"
-            };
             let ev = Event {
                 rv,
-                kind,
+                kind: if finalized { "DELETED" } else { "MODIFIED" },
                 def,
-                namespace: ns.to_string(),
+                namespace: ns,
                 object: merged.clone(),
                 prev: Some(old),
             };
             Ok((merged, vec![ev]))
         })
+        .await
     }
 
-    pub fn delete(
+    pub async fn delete(
         &self,
         def: &'static ResourceDef,
         ns: &str,
         name: &str,
-        preconditions: &Value,
+        preconditions: Value,
         dry_run: bool,
     ) -> Result<Deleted, ApiError> {
-        self.write(dry_run, |objects, rv| {
-            let key = def.key(ns, name);
-            let mut obj: Value = match objects.get(key.as_str()).map_err(db_err)? {
-                Some(v) => serde_json::from_slice(v.value()).map_err(db_err)?,
-                None => return Err(ApiError::not_found(def, name)),
+        let (ns, name) = (ns.to_string(), name.to_string());
+        self.write(dry_run, move |tx, rv| {
+            let Some(mut obj) = tx.get(&def.key(&ns, &name))? else {
+                return Err(ApiError::not_found(def, &name));
             };
-            check_preconditions(def, name, &obj, preconditions)?;
+            check_preconditions(def, &name, &obj, &preconditions)?;
             let mut events = Vec::new();
             let mut rv = rv;
             if std::ptr::eq(def, resources::namespaces()) {
                 // Namespace deletion removes every object in it right away (no
                 // namespace controller runs here), ignoring their finalizers.
                 for r in resources::RESOURCES.iter().filter(|r| r.namespaced) {
-                    let prefix = format!("{}{}\0", r.key_prefix(), name);
-                    let mut end = prefix.clone().into_bytes();
-                    *end.last_mut().expect("non-empty") += 1;
-                    let end = String::from_utf8(end).expect("ascii");
-                    let mut doomed = Vec::new();
-                    for entry in objects
-                        .range::<&str>(prefix.as_str()..end.as_str())
-                        .map_err(db_err)?
-                    {
-                        let (k, v) = entry.map_err(db_err)?;
-                        let o: Value = serde_json::from_slice(v.value()).map_err(db_err)?;
-                        doomed.push((k.value().to_string(), o));
-                    }
-                    for (k, mut o) in doomed {
-                        objects.remove(k.as_str()).map_err(db_err)?;
+                    for mut o in tx.scan(&format!("{}{}\0", r.key_prefix(), name))? {
                         o["metadata"]["resourceVersion"] = json!(rv.to_string());
                         events.push(Event {
                             rv,
                             kind: "DELETED",
                             def: r,
-                            namespace: name.to_string(),
+                            namespace: name.clone(),
                             object: o,
                             prev: None,
                         });
@@ -598,32 +932,28 @@ impl Store {
                 }
                 obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
                 obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let bytes = serde_json::to_vec(&obj).map_err(db_err)?;
-                objects
-                    .insert(key.as_str(), bytes.as_slice())
-                    .map_err(db_err)?;
                 events.push(Event {
                     rv,
                     kind: "MODIFIED",
                     def,
-                    namespace: ns.to_string(),
+                    namespace: ns,
                     object: obj.clone(),
                     prev: None,
                 });
                 return Ok((Deleted::Pending(obj), events));
             }
-            objects.remove(key.as_str()).map_err(db_err)?;
             obj["metadata"]["resourceVersion"] = json!(rv.to_string());
             events.push(Event {
                 rv,
                 kind: "DELETED",
                 def,
-                namespace: ns.to_string(),
+                namespace: ns,
                 object: obj.clone(),
                 prev: None,
             });
             Ok((Deleted::Gone(obj), events))
         })
+        .await
     }
 }
 
@@ -1011,11 +1341,13 @@ fn prepare_update(
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ContinueToken {
     v: String,
-    rv: u64,
+    /// The list's resourceVersion (its snapshot), or [`LATEST`].
+    rv: i64,
+    /// The last key returned (exclusive start of the next page).
     start: String,
 }
 
-fn encode_continue(rv: u64, key: &str) -> String {
+fn encode_continue(rv: i64, key: &str) -> String {
     let t = ContinueToken {
         v: "kube-embedded/v1".into(),
         rv,
@@ -1025,14 +1357,14 @@ fn encode_continue(rv: u64, key: &str) -> String {
         .encode(serde_json::to_vec(&t).expect("serialisable"))
 }
 
-fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
+fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
     let bad =
         || ApiError::bad_request("continue key is not valid: the continue token is malformed");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;
     let t: ContinueToken = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    if t.v != "kube-embedded/v1" {
+    if t.v != "kube-embedded/v1" || (t.rv < 0 && t.rv != LATEST) {
         return Err(bad());
     }
     Ok((t.rv, t.start))

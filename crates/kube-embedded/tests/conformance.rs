@@ -24,7 +24,21 @@ fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
 
 fn raycluster(name: &str, replicas: i64) -> DynamicObject {
     DynamicObject::new(name, &ray_resource("RayCluster")).data(json!({
-        "spec": {"rayVersion": "2.9.0", "workerGroupSpecs": [{"groupName": "g", "replicas": replicas}]},
+        "spec": {
+            "rayVersion": "2.9.0",
+            // The smallest spec the KubeRay CRD's schema accepts.
+            "headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [
+                {"name": "ray-head", "image": "rayproject/ray:2.9.0"}
+            ]}}},
+            "workerGroupSpecs": [{
+                "groupName": "g",
+                "replicas": replicas,
+                "rayStartParams": {},
+                "template": {"spec": {"containers": [
+                    {"name": "ray-worker", "image": "rayproject/ray:2.9.0"}
+                ]}},
+            }],
+        },
         "status": {"state": "ready"},
     }))
 }
@@ -61,6 +75,21 @@ async fn raw_text(
         .body(body.to_vec())
         .unwrap();
     client.request_text(req).await
+}
+
+/// Whether a ConfigMap is one a test made (a real cluster adds `kube-root-ca.crt` to
+/// every namespace).
+fn is_ours(c: &ConfigMap) -> bool {
+    c.metadata.name.as_deref() != Some("kube-root-ca.crt")
+}
+
+/// Names of the test's own ConfigMaps in a list.
+fn ours(list: &kube::api::ObjectList<ConfigMap>) -> Vec<String> {
+    list.items
+        .iter()
+        .filter(|c| is_ours(c))
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect()
 }
 
 fn names(list: &kube::api::ObjectList<ConfigMap>) -> Vec<String> {
@@ -551,6 +580,113 @@ async fn list_pagination() {
     env.cleanup().await;
 }
 
+/// Pages after the first show the state at the first page's resourceVersion.
+#[tokio::test]
+async fn list_pages_are_a_consistent_snapshot() {
+    let mut env = env().await;
+    let ns = env.namespace("snapshot").await;
+    let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
+    for i in 1..=6 {
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("cm-{i}"), &[("s", "1")]),
+        )
+        .await
+        .unwrap();
+    }
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(names(&first), ["cm-1", "cm-2"]);
+    let rv = first.metadata.resource_version.clone().unwrap();
+    let mut token = first.metadata.continue_.clone().filter(|c| !c.is_empty());
+    assert!(token.is_some());
+
+    // Changes after the first page: before, inside and after the remaining range.
+    for n in ["cm-0", "cm-35", "cm-7"] {
+        api.create(&PostParams::default(), &cm(n, &[("s", "1")]))
+            .await
+            .unwrap();
+    }
+    api.delete("cm-4", &DeleteParams::default()).await.unwrap();
+    api.delete("cm-2", &DeleteParams::default()).await.unwrap();
+    api.patch(
+        "cm-5",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "changed"}})),
+    )
+    .await
+    .unwrap();
+
+    let mut got = Vec::new();
+    while let Some(t) = token {
+        let page = api
+            .list(&ListParams::default().limit(2).continue_token(&t))
+            .await
+            .unwrap();
+        assert_eq!(page.metadata.resource_version.as_deref(), Some(rv.as_str()));
+        for c in page.items.iter().filter(|c| is_ours(c)) {
+            got.push((
+                c.metadata.name.clone().unwrap(),
+                c.data.as_ref().unwrap()["k"].clone(),
+            ));
+        }
+        token = page.metadata.continue_.filter(|c| !c.is_empty());
+    }
+    let v = |n: &str| (n.to_string(), "v".to_string());
+    assert_eq!(got, [v("cm-3"), v("cm-4"), v("cm-5"), v("cm-6")]);
+
+    // The same with a selector (items are filtered after the snapshot is read).
+    let first = api
+        .list(&ListParams::default().limit(2).labels("s=1"))
+        .await
+        .unwrap();
+    let rv2 = first.metadata.resource_version.clone().unwrap();
+    let t = first.metadata.continue_.clone().unwrap();
+    api.delete("cm-6", &DeleteParams::default()).await.unwrap();
+    let page = api
+        .list(
+            &ListParams::default()
+                .limit(10)
+                .labels("s=1")
+                .continue_token(&t),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.metadata.resource_version, Some(rv2));
+    assert_eq!(ours(&page), ["cm-3", "cm-35", "cm-5", "cm-6", "cm-7"]);
+
+    // Two paginations side by side: finishing one does not disturb the other.
+    let lp = ListParams::default().limit(3);
+    let a = api.list(&lp).await.unwrap().metadata.continue_.unwrap();
+    let b = api.list(&lp).await.unwrap().metadata.continue_.unwrap();
+    let rest_a = api
+        .list(&ListParams::default().continue_token(&a))
+        .await
+        .unwrap();
+    assert_eq!(ours(&rest_a), ["cm-35", "cm-5", "cm-7"]);
+    api.create(&PostParams::default(), &cm("cm-4", &[("s", "1")]))
+        .await
+        .unwrap();
+    let rest_b = api
+        .list(&ListParams::default().continue_token(&b))
+        .await
+        .unwrap();
+    assert_eq!(ours(&rest_b), ["cm-35", "cm-5", "cm-7"]);
+    api.delete("cm-4", &DeleteParams::default()).await.unwrap();
+
+    // A new list sees the current state.
+    let now = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        ours(&now),
+        ["cm-0", "cm-1", "cm-3", "cm-35", "cm-5", "cm-7"]
+    );
+    let cm5 = now
+        .items
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("cm-5"));
+    assert_eq!(cm5.unwrap().data.as_ref().unwrap()["k"], "changed");
+    env.cleanup().await;
+}
+
 // ---------------------------------------------------------------- update
 
 #[tokio::test]
@@ -991,6 +1127,97 @@ async fn concurrent_creates_one_wins() {
         }
     }
     assert_eq!(ok, 1);
+    env.cleanup().await;
+}
+
+/// Many concurrent writes (which the embedded store commits in groups): each is judged on
+/// its own, resourceVersions are unique, and a watch sees every change once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_are_ordered_and_independent() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+    let mut env = env().await;
+    let ns = env.namespace("group").await;
+    let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
+    let start_rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(30), &start_rv)
+        .await
+        .unwrap()
+        .boxed();
+
+    let missing = unique("missing");
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let client = env.client.clone();
+        let (ns, missing) = (ns.clone(), missing.clone());
+        tasks.push(tokio::spawn(async move {
+            let (target_ns, name) = match i % 6 {
+                // a namespace that does not exist: 404, the others are unaffected
+                0 => (missing, format!("x-{i}")),
+                // the same name from several writers: exactly one wins
+                1 => (ns, "dup".to_string()),
+                _ => (ns, format!("cm-{i}")),
+            };
+            let api: Api<ConfigMap> = Api::namespaced(client, &target_ns);
+            (i, api.create(&PostParams::default(), &cm(&name, &[])).await)
+        }));
+    }
+    let mut created = BTreeMap::new();
+    let (mut not_found, mut conflicts) = (0, 0);
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        match r {
+            Ok(c) => {
+                let rv: u64 = c.metadata.resource_version.unwrap().parse().unwrap();
+                let prev = created.insert(rv, c.metadata.name.unwrap());
+                assert!(prev.is_none(), "resourceVersion {rv} given twice");
+            }
+            Err(e) => {
+                let s = status(e);
+                match i % 6 {
+                    0 => {
+                        assert_eq!(s.code, 404);
+                        not_found += 1;
+                    }
+                    1 => {
+                        assert_eq!(s.reason, "AlreadyExists");
+                        conflicts += 1;
+                    }
+                    _ => panic!("create {i} failed: {s:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!((not_found, conflicts), (10, 9));
+    assert_eq!(created.len(), 41);
+
+    // The watch reports each create once, in resourceVersion order.
+    let mut seen = Vec::new();
+    while seen.len() < created.len() {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), stream.try_next())
+            .await
+            .expect("event in time")
+            .unwrap()
+            .expect("stream open");
+        match ev {
+            WatchEvent::Added(c) if is_ours(&c) => seen.push((
+                c.metadata.resource_version.unwrap().parse::<u64>().unwrap(),
+                c.metadata.name.unwrap(),
+            )),
+            WatchEvent::Added(_) => {}
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let want: Vec<(u64, String)> = created.into_iter().collect();
+    assert_eq!(seen, want);
     env.cleanup().await;
 }
 

@@ -221,3 +221,193 @@ async fn acknowledged_writes_survive_kill_9() {
         );
     }
 }
+
+const INCONSISTENT_CONTINUE: &str = "The provided continue parameter is too old to display a \
+    consistent list result. You can start a new list without the continue parameter, or use the \
+    continue token in this response to retrieve the remainder of the results. Continuing with \
+    the provided token results in an inconsistent list - objects that were created, modified, or \
+    deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// Expects the 410 of a continue token whose snapshot is gone; returns the new token.
+fn expired(e: kube::Error) -> String {
+    let kube::Error::Api(s) = e else {
+        panic!("expected an API error, got {e:?}");
+    };
+    assert_eq!((s.code, s.reason.as_str()), (410, "Expired"));
+    assert_eq!(s.message, INCONSISTENT_CONTINUE);
+    s.metadata
+        .and_then(|m| m.continue_)
+        .filter(|c| !c.is_empty())
+        .expect("a continue token to the latest state")
+}
+
+#[tokio::test]
+async fn continue_token_expires_with_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = {
+        let kube = EmbeddedKube::open(dir.path()).unwrap();
+        kube.ensure_namespace("pages").unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(kube.client(), "pages");
+        for i in 1..=5 {
+            api.create(&PostParams::default(), &cm(&format!("cm-{i}")))
+                .await
+                .unwrap();
+        }
+        let lp = ListParams::default().limit(2);
+        let first = api.list(&lp).await.unwrap();
+        let token = first.metadata.continue_.unwrap();
+
+        // More paginated lists, each at its own resourceVersion, than snapshots are kept
+        // (32): the least recently used, the first one, is dropped.
+        for i in 0..40 {
+            api.create(&PostParams::default(), &cm(&format!("more-{i}")))
+                .await
+                .unwrap();
+            let l = api.list(&lp).await.unwrap();
+            assert!(l.metadata.continue_.is_some());
+        }
+        let err = api
+            .list(&lp.clone().continue_token(&token))
+            .await
+            .unwrap_err();
+        // The token in the error continues at the latest state (inconsistently).
+        let latest = expired(err);
+        let rest = api
+            .list(&ListParams::default().continue_token(&latest))
+            .await
+            .unwrap();
+        let names: Vec<_> = rest
+            .items
+            .iter()
+            .map(|c| c.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3 + 40);
+        assert_eq!(&names[..3], ["cm-3", "cm-4", "cm-5"]);
+
+        // Two first pages with a write between them, then the store is closed.
+        let old = api.list(&lp).await.unwrap().metadata.continue_.unwrap();
+        api.create(&PostParams::default(), &cm("last"))
+            .await
+            .unwrap();
+        let new = api.list(&lp).await.unwrap().metadata.continue_.unwrap();
+        (old, new)
+    };
+
+    // Snapshots live in memory: after a reopen a token still works if nothing has been
+    // written since its first page (the current state is its snapshot) ...
+    let kube = reopen(dir.path()).await;
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "pages");
+    let page = api
+        .list(&ListParams::default().limit(2).continue_token(&new))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 2);
+    // ... and is too old otherwise.
+    let err = api
+        .list(&ListParams::default().limit(2).continue_token(&old))
+        .await
+        .unwrap_err();
+    expired(err);
+}
+
+/// Child side of `acknowledged_concurrent_writes_survive_kill_9`: many concurrent writers
+/// (their creates share commits) until killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_concurrent_writer_process() {
+    let Some(dir) = std::env::var_os("KUBE_EMBEDDED_CHILD_BURST_DIR") else {
+        return;
+    };
+    let kube = EmbeddedKube::open(std::path::Path::new(&dir)).unwrap();
+    kube.ensure_namespace("burst").unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..32 {
+        let api: Api<ConfigMap> = Api::namespaced(kube.client(), "burst");
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let name = format!("cm-{w}-{i}");
+                api.create(&PostParams::default(), &cm(&name))
+                    .await
+                    .unwrap();
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "ACK {name}").unwrap();
+                out.flush().unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn acknowledged_concurrent_writes_survive_kill_9() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_concurrent_writer_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KUBE_EMBEDDED_CHILD_BURST_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // Read acknowledgements while the burst goes on; kill in the middle of it.
+    let acked = tokio::task::spawn_blocking(move || {
+        let mut acked = Vec::new();
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(name) = line.strip_prefix("ACK ") {
+                acked.push(name.to_string());
+                if acked.len() >= 600 {
+                    break;
+                }
+            }
+        }
+        acked
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap(); // SIGKILL, with creates in flight
+    child.wait().unwrap();
+    assert!(
+        acked.len() >= 600,
+        "child acknowledged {} writes",
+        acked.len()
+    );
+
+    let kube = EmbeddedKube::open(dir.path()).unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "burst");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let present: std::collections::HashSet<String> = list
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
+    for name in &acked {
+        assert!(present.contains(name), "acknowledged {name} lost");
+    }
+    // resourceVersions of what survived are unique and below the list's.
+    let list_rv: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
+    let mut rvs: Vec<u64> = list
+        .items
+        .iter()
+        .map(|c| {
+            c.metadata
+                .resource_version
+                .clone()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    rvs.sort();
+    rvs.dedup();
+    assert_eq!(rvs.len(), list.items.len());
+    assert!(rvs.last().is_some_and(|&rv| rv <= list_rv));
+}

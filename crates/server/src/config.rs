@@ -91,6 +91,28 @@ pub struct Config {
     /// Largest HTTP request body accepted, in bytes.
     #[arg(long = "http-max-body-bytes", env = "KUBERAY_APISERVER_HTTP_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
+
+    /// Where the job-submission calls find a cluster's Ray dashboard, e.g.
+    /// `http://{name}-head-svc.{namespace}:8265`; `{name}` and `{namespace}` are replaced by the
+    /// cluster's. Unset: the in-cluster Service address when running in a pod, else the
+    /// Kubernetes API server's service proxy.
+    #[arg(
+        long = "dashboard-url-template",
+        env = "KUBERAY_APISERVER_DASHBOARD_URL_TEMPLATE"
+    )]
+    pub dashboard_url_template: Option<String>,
+
+    /// Token sent to Ray dashboards that enforce token authentication (`RAY_AUTH_MODE=token`).
+    #[arg(
+        long = "ray-auth-token",
+        env = "KUBERAY_APISERVER_RAY_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    pub ray_auth_token: Option<String>,
+
+    /// Timeout of each call to a Ray dashboard (Go duration syntax).
+    #[arg(long = "dashboard-timeout", env = "KUBERAY_APISERVER_DASHBOARD_TIMEOUT", default_value = "2s", value_parser = parse_go_duration)]
+    pub dashboard_timeout: Duration,
 }
 
 impl Config {

@@ -57,6 +57,11 @@ impl ApiError {
         )
     }
 
+    /// A request that cannot be served in the current state of the cluster (FAILED_PRECONDITION).
+    pub fn failed_precondition(message: &str, chain: String) -> Self {
+        Self::user(Code::FailedPrecondition, message, chain)
+    }
+
     /// A server-side failure (INTERNAL); the external text is `Internal Server Error`.
     pub fn internal(cause: impl std::fmt::Display, message: &str) -> Self {
         Self::user(

@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use crate::calls::Calls;
 use crate::services::{
     CLUSTER_SERVICE, COMPUTE_TEMPLATE_SERVICE, RAY_JOB_SERVICE, RAY_JOB_SUBMISSION_SERVICE,
-    RAY_SERVE_SERVICE, Services, not_yet_implemented,
+    RAY_SERVE_SERVICE, Services,
 };
 
 /// Largest message accepted or sent, like the Go server (math.MaxInt32).
@@ -23,20 +23,6 @@ pub struct GrpcApi {
 impl GrpcApi {
     pub fn new(services: Services, calls: Calls) -> Self {
         Self { services, calls }
-    }
-
-    async fn unimplemented<T>(
-        &self,
-        service: &'static str,
-        method: &'static str,
-    ) -> Result<Response<T>, Status> {
-        self.calls
-            .run(service, method, async {
-                Err::<T, _>(not_yet_implemented(service, method))
-            })
-            .await
-            .map(Response::new)
-            .map_err(Status::from)
     }
 }
 
@@ -126,109 +112,304 @@ impl compute_template_service_server::ComputeTemplateService for GrpcApi {
 
 #[tonic::async_trait]
 impl cluster_service_server::ClusterService for GrpcApi {
-    async fn create_cluster(&self, _: Request<CreateClusterRequest>) -> Reply<Cluster> {
-        self.unimplemented(CLUSTER_SERVICE, "CreateCluster").await
+    async fn create_cluster(&self, request: Request<CreateClusterRequest>) -> Reply<Cluster> {
+        let svc = &self.services.clusters;
+        let out = self
+            .calls
+            .run(
+                CLUSTER_SERVICE,
+                "CreateCluster",
+                svc.create(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn get_cluster(&self, _: Request<GetClusterRequest>) -> Reply<Cluster> {
-        self.unimplemented(CLUSTER_SERVICE, "GetCluster").await
+    async fn get_cluster(&self, request: Request<GetClusterRequest>) -> Reply<Cluster> {
+        let svc = &self.services.clusters;
+        let out = self
+            .calls
+            .run(CLUSTER_SERVICE, "GetCluster", svc.get(request.into_inner()))
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn list_cluster(&self, _: Request<ListClustersRequest>) -> Reply<ListClustersResponse> {
-        self.unimplemented(CLUSTER_SERVICE, "ListCluster").await
+    async fn list_cluster(
+        &self,
+        request: Request<ListClustersRequest>,
+    ) -> Reply<ListClustersResponse> {
+        let svc = &self.services.clusters;
+        let out = self
+            .calls
+            .run(
+                CLUSTER_SERVICE,
+                "ListCluster",
+                svc.list(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
     async fn list_all_clusters(
         &self,
-        _: Request<ListAllClustersRequest>,
+        request: Request<ListAllClustersRequest>,
     ) -> Reply<ListAllClustersResponse> {
-        self.unimplemented(CLUSTER_SERVICE, "ListAllClusters").await
+        let svc = &self.services.clusters;
+        let out = self
+            .calls
+            .run(
+                CLUSTER_SERVICE,
+                "ListAllClusters",
+                svc.list_all(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn delete_cluster(&self, _: Request<DeleteClusterRequest>) -> Reply<Empty> {
-        self.unimplemented(CLUSTER_SERVICE, "DeleteCluster").await
+    async fn delete_cluster(&self, request: Request<DeleteClusterRequest>) -> Reply<Empty> {
+        let svc = &self.services.clusters;
+        self.calls
+            .run(
+                CLUSTER_SERVICE,
+                "DeleteCluster",
+                svc.delete(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(Empty {}))
     }
 }
 
 #[tonic::async_trait]
 impl ray_job_service_server::RayJobService for GrpcApi {
-    async fn create_ray_job(&self, _: Request<CreateRayJobRequest>) -> Reply<RayJob> {
-        self.unimplemented(RAY_JOB_SERVICE, "CreateRayJob").await
+    async fn create_ray_job(&self, request: Request<CreateRayJobRequest>) -> Reply<RayJob> {
+        let svc = &self.services.jobs;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SERVICE,
+                "CreateRayJob",
+                svc.create(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn get_ray_job(&self, _: Request<GetRayJobRequest>) -> Reply<RayJob> {
-        self.unimplemented(RAY_JOB_SERVICE, "GetRayJob").await
+    async fn get_ray_job(&self, request: Request<GetRayJobRequest>) -> Reply<RayJob> {
+        let svc = &self.services.jobs;
+        let out = self
+            .calls
+            .run(RAY_JOB_SERVICE, "GetRayJob", svc.get(request.into_inner()))
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn list_ray_jobs(&self, _: Request<ListRayJobsRequest>) -> Reply<ListRayJobsResponse> {
-        self.unimplemented(RAY_JOB_SERVICE, "ListRayJobs").await
+    async fn list_ray_jobs(
+        &self,
+        request: Request<ListRayJobsRequest>,
+    ) -> Reply<ListRayJobsResponse> {
+        let svc = &self.services.jobs;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SERVICE,
+                "ListRayJobs",
+                svc.list(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
     async fn list_all_ray_jobs(
         &self,
-        _: Request<ListAllRayJobsRequest>,
+        request: Request<ListAllRayJobsRequest>,
     ) -> Reply<ListAllRayJobsResponse> {
-        self.unimplemented(RAY_JOB_SERVICE, "ListAllRayJobs").await
+        let svc = &self.services.jobs;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SERVICE,
+                "ListAllRayJobs",
+                svc.list_all(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn delete_ray_job(&self, _: Request<DeleteRayJobRequest>) -> Reply<Empty> {
-        self.unimplemented(RAY_JOB_SERVICE, "DeleteRayJob").await
+    async fn delete_ray_job(&self, request: Request<DeleteRayJobRequest>) -> Reply<Empty> {
+        let svc = &self.services.jobs;
+        self.calls
+            .run(
+                RAY_JOB_SERVICE,
+                "DeleteRayJob",
+                svc.delete(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(Empty {}))
     }
 }
 
 #[tonic::async_trait]
 impl ray_serve_service_server::RayServeService for GrpcApi {
-    async fn create_ray_service(&self, _: Request<CreateRayServiceRequest>) -> Reply<RayService> {
-        self.unimplemented(RAY_SERVE_SERVICE, "CreateRayService")
-            .await
+    async fn create_ray_service(
+        &self,
+        request: Request<CreateRayServiceRequest>,
+    ) -> Reply<RayService> {
+        let svc = &self.services.serve;
+        let out = self
+            .calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "CreateRayService",
+                svc.create(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn update_ray_service(&self, _: Request<UpdateRayServiceRequest>) -> Reply<RayService> {
-        self.unimplemented(RAY_SERVE_SERVICE, "UpdateRayService")
-            .await
+    async fn update_ray_service(
+        &self,
+        request: Request<UpdateRayServiceRequest>,
+    ) -> Reply<RayService> {
+        let svc = &self.services.serve;
+        let out = self
+            .calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "UpdateRayService",
+                svc.update(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn get_ray_service(&self, _: Request<GetRayServiceRequest>) -> Reply<RayService> {
-        self.unimplemented(RAY_SERVE_SERVICE, "GetRayService").await
+    async fn get_ray_service(&self, request: Request<GetRayServiceRequest>) -> Reply<RayService> {
+        let svc = &self.services.serve;
+        let out = self
+            .calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "GetRayService",
+                svc.get(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
     async fn list_ray_services(
         &self,
-        _: Request<ListRayServicesRequest>,
+        request: Request<ListRayServicesRequest>,
     ) -> Reply<ListRayServicesResponse> {
-        self.unimplemented(RAY_SERVE_SERVICE, "ListRayServices")
-            .await
+        let svc = &self.services.serve;
+        let out = self
+            .calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "ListRayServices",
+                svc.list(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
     async fn list_all_ray_services(
         &self,
-        _: Request<ListAllRayServicesRequest>,
+        request: Request<ListAllRayServicesRequest>,
     ) -> Reply<ListAllRayServicesResponse> {
-        self.unimplemented(RAY_SERVE_SERVICE, "ListAllRayServices")
-            .await
+        let svc = &self.services.serve;
+        let out = self
+            .calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "ListAllRayServices",
+                svc.list_all(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn delete_ray_service(&self, _: Request<DeleteRayServiceRequest>) -> Reply<Empty> {
-        self.unimplemented(RAY_SERVE_SERVICE, "DeleteRayService")
-            .await
+    async fn delete_ray_service(&self, request: Request<DeleteRayServiceRequest>) -> Reply<Empty> {
+        let svc = &self.services.serve;
+        self.calls
+            .run(
+                RAY_SERVE_SERVICE,
+                "DeleteRayService",
+                svc.delete(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(Empty {}))
     }
 }
 
 #[tonic::async_trait]
 impl ray_job_submission_service_server::RayJobSubmissionService for GrpcApi {
-    async fn submit_ray_job(&self, _: Request<SubmitRayJobRequest>) -> Reply<SubmitRayJobReply> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "SubmitRayJob")
-            .await
+    async fn submit_ray_job(
+        &self,
+        request: Request<SubmitRayJobRequest>,
+    ) -> Reply<SubmitRayJobReply> {
+        let svc = &self.services.job_submissions;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "SubmitRayJob",
+                svc.submit(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn get_job_details(&self, _: Request<GetJobDetailsRequest>) -> Reply<JobSubmissionInfo> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "GetJobDetails")
-            .await
+    async fn get_job_details(
+        &self,
+        request: Request<GetJobDetailsRequest>,
+    ) -> Reply<JobSubmissionInfo> {
+        let svc = &self.services.job_submissions;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "GetJobDetails",
+                svc.get(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn get_job_log(&self, _: Request<GetJobLogRequest>) -> Reply<GetJobLogReply> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "GetJobLog")
-            .await
+    async fn get_job_log(&self, request: Request<GetJobLogRequest>) -> Reply<GetJobLogReply> {
+        let svc = &self.services.job_submissions;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "GetJobLog",
+                svc.log(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
     async fn list_job_details(
         &self,
-        _: Request<ListJobDetailsRequest>,
+        request: Request<ListJobDetailsRequest>,
     ) -> Reply<ListJobSubmissionInfo> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "ListJobDetails")
-            .await
+        let svc = &self.services.job_submissions;
+        let out = self
+            .calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "ListJobDetails",
+                svc.list(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(out))
     }
-    async fn stop_ray_job(&self, _: Request<StopRayJobSubmissionRequest>) -> Reply<Empty> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "StopRayJob")
-            .await
+    async fn stop_ray_job(&self, request: Request<StopRayJobSubmissionRequest>) -> Reply<Empty> {
+        let svc = &self.services.job_submissions;
+        self.calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "StopRayJob",
+                svc.stop(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(Empty {}))
     }
-    async fn delete_ray_job(&self, _: Request<DeleteRayJobSubmissionRequest>) -> Reply<Empty> {
-        self.unimplemented(RAY_JOB_SUBMISSION_SERVICE, "DeleteRayJob")
-            .await
+    async fn delete_ray_job(
+        &self,
+        request: Request<DeleteRayJobSubmissionRequest>,
+    ) -> Reply<Empty> {
+        let svc = &self.services.job_submissions;
+        self.calls
+            .run(
+                RAY_JOB_SUBMISSION_SERVICE,
+                "DeleteRayJob",
+                svc.delete(request.into_inner()),
+            )
+            .await?;
+        Ok(Response::new(Empty {}))
     }
 }
 

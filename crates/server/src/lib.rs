@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod calls;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod http;
@@ -83,7 +84,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let metrics = Arc::new(Metrics::new());
     let calls = Calls::new(metrics.clone(), config.grpc_timeout);
-    let services = Services::new(backend.client.clone());
+    let dashboards =
+        dashboard::Dashboards::from_config(&config, &backend.client, backend.embedded.is_some())?;
+    let services = Services::new(backend.client.clone(), dashboards);
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
     for (service, method) in gateway.served_methods() {
         metrics.initialize(service, method);

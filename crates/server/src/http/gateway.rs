@@ -21,7 +21,10 @@ use tonic::Code;
 
 use crate::calls::Calls;
 use crate::error::{ApiError, error_response};
-use crate::services::{COMPUTE_TEMPLATE_SERVICE, SERVED_SERVICES, Services, not_yet_implemented};
+use crate::services::{
+    CLUSTER_SERVICE, COMPUTE_TEMPLATE_SERVICE, RAY_JOB_SERVICE, RAY_SERVE_SERVICE, SERVED_SERVICES,
+    Services, not_yet_implemented,
+};
 
 enum Segment {
     Literal(&'static str),
@@ -217,7 +220,84 @@ impl Gateway {
     ) -> Result<Vec<u8>, ApiError> {
         let services = &self.inner.services;
         let templates = &services.compute_templates;
+        let clusters = &services.clusters;
+        let jobs = &services.jobs;
+        let serve = &services.serve;
         match (route.service, route.method) {
+            (RAY_JOB_SERVICE, "CreateRayJob") => {
+                self.rpc(route, message, |r: CreateRayJobRequest| jobs.create(r))
+                    .await
+            }
+            (RAY_JOB_SERVICE, "GetRayJob") => {
+                self.rpc(route, message, |r: GetRayJobRequest| jobs.get(r))
+                    .await
+            }
+            (RAY_JOB_SERVICE, "ListRayJobs") => {
+                self.rpc(route, message, |r: ListRayJobsRequest| jobs.list(r))
+                    .await
+            }
+            (RAY_JOB_SERVICE, "ListAllRayJobs") => {
+                self.rpc(route, message, |r: ListAllRayJobsRequest| jobs.list_all(r))
+                    .await
+            }
+            (RAY_JOB_SERVICE, "DeleteRayJob") => {
+                self.rpc(route, message, |r: DeleteRayJobRequest| async move {
+                    jobs.delete(r).await.map(|()| pbjson_types::Empty {})
+                })
+                .await
+            }
+            (RAY_SERVE_SERVICE, "CreateRayService") => {
+                self.rpc(route, message, |r: CreateRayServiceRequest| serve.create(r))
+                    .await
+            }
+            (RAY_SERVE_SERVICE, "UpdateRayService") => {
+                self.rpc(route, message, |r: UpdateRayServiceRequest| serve.update(r))
+                    .await
+            }
+            (RAY_SERVE_SERVICE, "GetRayService") => {
+                self.rpc(route, message, |r: GetRayServiceRequest| serve.get(r))
+                    .await
+            }
+            (RAY_SERVE_SERVICE, "ListRayServices") => {
+                self.rpc(route, message, |r: ListRayServicesRequest| serve.list(r))
+                    .await
+            }
+            (RAY_SERVE_SERVICE, "ListAllRayServices") => {
+                self.rpc(route, message, |r: ListAllRayServicesRequest| {
+                    serve.list_all(r)
+                })
+                .await
+            }
+            (RAY_SERVE_SERVICE, "DeleteRayService") => {
+                self.rpc(route, message, |r: DeleteRayServiceRequest| async move {
+                    serve.delete(r).await.map(|()| pbjson_types::Empty {})
+                })
+                .await
+            }
+            (CLUSTER_SERVICE, "CreateCluster") => {
+                self.rpc(route, message, |r: CreateClusterRequest| clusters.create(r))
+                    .await
+            }
+            (CLUSTER_SERVICE, "GetCluster") => {
+                self.rpc(route, message, |r: GetClusterRequest| clusters.get(r))
+                    .await
+            }
+            (CLUSTER_SERVICE, "ListCluster") => {
+                self.rpc(route, message, |r: ListClustersRequest| clusters.list(r))
+                    .await
+            }
+            (CLUSTER_SERVICE, "ListAllClusters") => {
+                self.rpc(route, message, |r: ListAllClustersRequest| {
+                    clusters.list_all(r)
+                })
+                .await
+            }
+            (CLUSTER_SERVICE, "DeleteCluster") => {
+                self.rpc(route, message, |r: DeleteClusterRequest| async move {
+                    clusters.delete(r).await.map(|()| pbjson_types::Empty {})
+                })
+                .await
+            }
             (COMPUTE_TEMPLATE_SERVICE, "CreateComputeTemplate") => {
                 self.rpc(route, message, |r: CreateComputeTemplateRequest| {
                     templates.create(r)
@@ -252,6 +332,9 @@ impl Gateway {
                 )
                 .await
             }
+            (crate::services::RAY_JOB_SUBMISSION_SERVICE, method) => {
+                self.job_submission(route, method, message).await
+            }
             (service, method) => {
                 self.inner
                     .calls
@@ -261,6 +344,59 @@ impl Gateway {
                     .await?;
                 unreachable!("an unimplemented call always fails")
             }
+        }
+    }
+
+    /// The RayJobSubmissionService routes.
+    async fn job_submission(
+        &self,
+        route: &'static HttpRoute,
+        method: &str,
+        message: Value,
+    ) -> Result<Vec<u8>, ApiError> {
+        let submissions = &self.inner.services.job_submissions;
+        match method {
+            "SubmitRayJob" => {
+                self.rpc(route, message, |r: SubmitRayJobRequest| {
+                    submissions.submit(r)
+                })
+                .await
+            }
+            "GetJobDetails" => {
+                self.rpc(route, message, |r: GetJobDetailsRequest| submissions.get(r))
+                    .await
+            }
+            "GetJobLog" => {
+                self.rpc(route, message, |r: GetJobLogRequest| submissions.log(r))
+                    .await
+            }
+            "ListJobDetails" => {
+                self.rpc(route, message, |r: ListJobDetailsRequest| {
+                    submissions.list(r)
+                })
+                .await
+            }
+            "StopRayJob" => {
+                self.rpc(
+                    route,
+                    message,
+                    |r: StopRayJobSubmissionRequest| async move {
+                        submissions.stop(r).await.map(|()| pbjson_types::Empty {})
+                    },
+                )
+                .await
+            }
+            "DeleteRayJob" => {
+                self.rpc(
+                    route,
+                    message,
+                    |r: DeleteRayJobSubmissionRequest| async move {
+                        submissions.delete(r).await.map(|()| pbjson_types::Empty {})
+                    },
+                )
+                .await
+            }
+            other => unreachable!("no RayJobSubmissionService route for {other}"),
         }
     }
 

@@ -2,9 +2,18 @@
 //! and the HTTP/JSON gateway. It validates and converts through `kuberay_core` and talks to
 //! Kubernetes only through `kube::Client`.
 
+mod clusters;
 mod compute_templates;
+mod job_submissions;
+mod jobs;
+mod objects;
+mod serve;
 
+pub use clusters::Clusters;
 pub use compute_templates::ComputeTemplates;
+pub use job_submissions::JobSubmissions;
+pub use jobs::Jobs;
+pub use serve::Serve;
 
 use tonic::Code;
 
@@ -29,13 +38,21 @@ pub const SERVED_SERVICES: [&str; 5] = [
 /// Every service implementation, sharing one Kubernetes client.
 #[derive(Clone)]
 pub struct Services {
+    pub clusters: Clusters,
     pub compute_templates: ComputeTemplates,
+    pub jobs: Jobs,
+    pub job_submissions: JobSubmissions,
+    pub serve: Serve,
 }
 
 impl Services {
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, dashboards: crate::dashboard::Dashboards) -> Self {
         Self {
-            compute_templates: ComputeTemplates::new(client),
+            job_submissions: JobSubmissions::new(Clusters::new(client.clone()), dashboards),
+            clusters: Clusters::new(client.clone()),
+            compute_templates: ComputeTemplates::new(client.clone()),
+            jobs: Jobs::new(client.clone()),
+            serve: Serve::new(client),
         }
     }
 }

@@ -1,0 +1,784 @@
+//! Client of a Ray cluster's dashboard job API (`/api/jobs/`), used by RayJobSubmissionService.
+//!
+//! The protocol is the one the Go server speaks (Ray's job REST API); what differs is how the
+//! dashboard is reached ([`Access`]) and how failures are reported: the dashboard's 404 is
+//! NOT_FOUND, its 400 INVALID_ARGUMENT, an unreachable dashboard UNAVAILABLE and a call that
+//! outlives `--dashboard-timeout` DEADLINE_EXCEEDED. Everything else keeps the Go server's
+//! texts and its UNKNOWN code.
+//!
+//! Requests never carry the markers that make the dashboard treat a request as coming from a
+//! browser (a `Mozilla` User-Agent, `Origin`, `Referer`, `Sec-Fetch-*`): the dashboard refuses
+//! such POST and DELETE requests, and redacts runtime environments in answers to them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use serde_json::Value;
+use tonic::Code;
+
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// Port of the dashboard on a head Service (fixed, as in the Go server).
+pub const DASHBOARD_PORT: u16 = 8265;
+/// Name of the head Service port of the dashboard, as the KubeRay operator creates it.
+pub const DASHBOARD_PORT_NAME: &str = "dashboard";
+/// Header carrying the Ray auth token. Ray accepts `Authorization` too, but that one is consumed
+/// by the Kubernetes API server on the proxy route, so we use the header KubeRay uses.
+pub const AUTH_HEADER: &str = "x-ray-authorization";
+/// Our User-Agent: anything not starting with `Mozilla` is treated as a programmatic client.
+pub const USER_AGENT: &str = concat!("kuberay-apiserver/", env!("CARGO_PKG_VERSION"));
+
+const JOBS_PATH: &str = "/api/jobs/";
+
+/// Characters escaped in a submission id used as a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How the dashboards of clusters are reached.
+#[derive(Clone)]
+pub enum Access {
+    /// `--dashboard-url-template`: a base URL with `{name}` and `{namespace}` placeholders.
+    Template(String),
+    /// `http://<cluster>-head-svc.<namespace>.svc.cluster.local:8265`, for a server running in
+    /// the cluster (the Go server's only way).
+    ClusterDns,
+    /// The Kubernetes API server's service proxy, with the server's own credentials.
+    KubeProxy(kube::Client),
+}
+
+impl Access {
+    /// The access a server configured like `config` uses, and why.
+    pub fn choose(config: &Config, client: &kube::Client, embedded: bool) -> (Access, String) {
+        if let Some(template) = config
+            .dashboard_url_template
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            return (
+                Access::Template(template.trim().to_string()),
+                "--dashboard-url-template is set".into(),
+            );
+        }
+        if embedded {
+            return (
+                Access::ClusterDns,
+                "the embedded backend has no service proxy; set --dashboard-url-template to reach heads outside a cluster".into(),
+            );
+        }
+        let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let default_kubeconfig = std::env::var_os("HOME")
+            .map(|home| std::path::Path::new(&home).join(".kube/config").exists())
+            .unwrap_or(false);
+        if env_set("KUBERNETES_SERVICE_HOST")
+            && config.kubeconfig.is_none()
+            && !env_set("KUBECONFIG")
+            && !default_kubeconfig
+        {
+            return (
+                Access::ClusterDns,
+                "running in a pod with the in-cluster configuration".into(),
+            );
+        }
+        (
+            Access::KubeProxy(client.clone()),
+            "connected to Kubernetes from outside the cluster".into(),
+        )
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Access::Template(template) => format!("{template}{JOBS_PATH}"),
+            Access::ClusterDns => format!(
+                "http://{{name}}-head-svc.{{namespace}}.svc.cluster.local:{DASHBOARD_PORT}{JOBS_PATH}"
+            ),
+            Access::KubeProxy(_) => format!(
+                "the Kubernetes API server's proxy /api/v1/namespaces/{{namespace}}/services/{{name}}-head-svc:{DASHBOARD_PORT_NAME}/proxy{JOBS_PATH}"
+            ),
+        }
+    }
+}
+
+/// Access to the dashboards of all clusters: how to reach them, the timeout and the token.
+#[derive(Clone)]
+pub struct Dashboards {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    access: Access,
+    http: reqwest::Client,
+    timeout: Duration,
+    token: Option<HeaderValue>,
+}
+
+impl Dashboards {
+    pub fn new(access: Access, timeout: Duration, token: Option<&str>) -> anyhow::Result<Self> {
+        // reqwest is built without a default crypto provider; the binary installs ring, and a
+        // library user who did not gets it here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .no_proxy()
+            .build()?;
+        let token = match token.map(str::trim).filter(|t| !t.is_empty()) {
+            Some(token) => {
+                let mut value =
+                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                        anyhow::anyhow!("the Ray auth token is not a valid header value")
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                access,
+                http,
+                timeout,
+                token,
+            }),
+        })
+    }
+
+    /// The dashboards of a server configured like `config`; the choice is logged.
+    pub fn from_config(
+        config: &Config,
+        client: &kube::Client,
+        embedded: bool,
+    ) -> anyhow::Result<Self> {
+        let (access, reason) = Access::choose(config, client, embedded);
+        let dashboards = Self::new(
+            access,
+            config.dashboard_timeout,
+            config.ray_auth_token.as_deref(),
+        )?;
+        tracing::info!(
+            "Ray dashboards: {} ({reason}; timeout {:?}{})",
+            dashboards.inner.access.describe(),
+            dashboards.inner.timeout,
+            if dashboards.inner.token.is_some() {
+                ", with the Ray auth token"
+            } else {
+                ""
+            }
+        );
+        Ok(dashboards)
+    }
+
+    /// The dashboard of one cluster.
+    pub fn of(&self, name: &str, namespace: &str) -> Dashboard {
+        Dashboard {
+            inner: self.inner.clone(),
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+        }
+    }
+}
+
+/// One answer of a dashboard.
+struct Reply {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Reply {
+    /// Go's `resp.Status`: `404 Not Found`.
+    fn status_line(&self) -> String {
+        match self.status.canonical_reason() {
+            Some(reason) => format!("{} {reason}", self.status.as_u16()),
+            None => self.status.as_u16().to_string(),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, serde_json::Error> {
+        let value: Option<T> = serde_json::from_slice(&self.body)?;
+        Ok(value.unwrap_or_default())
+    }
+}
+
+/// A job as the dashboard describes it (Ray's `JobDetails`); `null` and absent are alike.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct JobInfo {
+    #[serde(default)]
+    pub error_type: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub runtime_env: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub entrypoint: Option<String>,
+    #[serde(default)]
+    pub job_id: Option<String>,
+    #[serde(default)]
+    pub submission_id: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub start_time: Option<u64>,
+    #[serde(default)]
+    pub end_time: Option<u64>,
+}
+
+impl JobInfo {
+    fn is_terminal(&self) -> bool {
+        matches!(
+            self.status.as_deref(),
+            Some("STOPPED" | "SUCCEEDED" | "FAILED")
+        )
+    }
+
+    /// Go's `%v` of the Go server's `*RayJobInfo` (the error type pointer shown as its text).
+    fn go_text(&self) -> String {
+        let metadata = Value::Object(
+            self.metadata
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect(),
+        );
+        let runtime_env = Value::Object(self.runtime_env.clone().unwrap_or_default());
+        format!(
+            "&{{{} {} {} {} {} {} {} {} {} {}}}",
+            self.error_type.as_deref().unwrap_or("<nil>"),
+            go_format(&metadata),
+            go_format(&runtime_env),
+            self.status.as_deref().unwrap_or_default(),
+            self.entrypoint.as_deref().unwrap_or_default(),
+            self.job_id.as_deref().unwrap_or_default(),
+            self.submission_id.as_deref().unwrap_or_default(),
+            self.message.as_deref().unwrap_or_default(),
+            self.start_time.unwrap_or_default(),
+            self.end_time.unwrap_or_default(),
+        )
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct SubmitReply {
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct LogsReply {
+    #[serde(default)]
+    logs: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct StopReply {
+    #[serde(default)]
+    stopped: Option<bool>,
+}
+
+/// The dashboard of one cluster.
+pub struct Dashboard {
+    inner: Arc<Inner>,
+    name: String,
+    namespace: String,
+}
+
+impl Dashboard {
+    /// `POST /api/jobs/` with the request object; the dashboard's job id.
+    pub async fn submit_job(
+        &self,
+        request: &Value,
+        submission_id: &str,
+    ) -> Result<String, ApiError> {
+        let body = serde_json::to_vec(request).expect("a JSON value always serialises");
+        let reply = self.call(Method::POST, "", Some(body)).await?;
+        if !reply.status.is_success() {
+            let text = reply.text();
+            if reply.status == StatusCode::INTERNAL_SERVER_ERROR
+                && text.contains("Please use a different submission_id")
+            {
+                return Err(ApiError::plain(format!(
+                    "submission ID '{submission_id}' already used, Please use a different submission_id"
+                )));
+            }
+            let message = format!("SubmitJob fail: {} {text}", reply.status_line());
+            return Err(by_status(reply.status, message));
+        }
+        let decoded: SubmitReply = reply
+            .json()
+            .map_err(|_| ApiError::plain(format!("SubmitJob fail: {}", reply.text())))?;
+        Ok(decoded.job_id.unwrap_or_default())
+    }
+
+    /// `GET /api/jobs/<id>`.
+    pub async fn job_info(&self, id: &str) -> Result<JobInfo, ApiError> {
+        let reply = self.call(Method::GET, &segment(id), None).await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Err(ApiError::with_code(
+                Code::NotFound,
+                format!("Job {id} does not exist on the cluster"),
+            )),
+            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
+                Code::InvalidArgument,
+                format!("GetJobInfo fail: {}", reply.text()),
+            )),
+            _ => reply
+                .json()
+                .map_err(|_| ApiError::plain(format!("GetJobInfo fail: {}", reply.text()))),
+        }
+    }
+
+    /// `GET /api/jobs/<id>/logs`: the whole log.
+    pub async fn job_logs(&self, id: &str) -> Result<String, ApiError> {
+        let reply = self
+            .call(Method::GET, &format!("{}/logs", segment(id)), None)
+            .await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Err(ApiError::with_code(
+                Code::NotFound,
+                format!("JobSubmission.RayJob \"{id}\" not found"),
+            )),
+            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
+                Code::InvalidArgument,
+                format!("GetJobLog fail: {}", reply.text()),
+            )),
+            _ => reply
+                .json::<LogsReply>()
+                .map(|r| r.logs.unwrap_or_default())
+                .map_err(|_| ApiError::plain(format!("GetJobLog fail: {}", reply.text()))),
+        }
+    }
+
+    /// `GET /api/jobs/`: every job the dashboard knows, in its order; none on a 404.
+    pub async fn list_jobs(&self) -> Result<Vec<JobInfo>, ApiError> {
+        let reply = self.call(Method::GET, "", None).await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Ok(Vec::new()),
+            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
+                Code::InvalidArgument,
+                format!("GetJobInfo fail: {}", reply.text()),
+            )),
+            _ => reply
+                .json()
+                .map_err(|_| ApiError::plain(format!("GetJobInfo fail: {}", reply.text()))),
+        }
+    }
+
+    /// `POST /api/jobs/<id>/stop`; when the dashboard did not stop the job, succeeds only if
+    /// the job has ended anyway.
+    pub async fn stop_job(&self, id: &str) -> Result<(), ApiError> {
+        let reply = self
+            .call(Method::POST, &format!("{}/stop", segment(id)), None)
+            .await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => {
+                return Err(ApiError::with_code(
+                    Code::NotFound,
+                    format!("Job {id} does not exist on the cluster"),
+                ));
+            }
+            StatusCode::BAD_REQUEST => {
+                return Err(ApiError::with_code(
+                    Code::InvalidArgument,
+                    format!("StopJob fail: {} {}", reply.status_line(), reply.text()),
+                ));
+            }
+            _ => {}
+        }
+        let stopped = reply
+            .json::<StopReply>()
+            .map_err(|error| ApiError::plain(error.to_string()))?
+            .stopped
+            .unwrap_or(false);
+        if !stopped {
+            let info = self.job_info(id).await?;
+            if !info.is_terminal() {
+                return Err(ApiError::plain(format!(
+                    "failed to stop job: {}",
+                    info.go_text()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `DELETE /api/jobs/<id>`: other answers than 404 and 400 are ignored, like the Go server.
+    pub async fn delete_job(&self, id: &str) -> Result<(), ApiError> {
+        let reply = self.call(Method::DELETE, &segment(id), None).await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Err(ApiError::with_code(
+                Code::NotFound,
+                format!("Job {id} does not exist on the cluster"),
+            )),
+            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
+                Code::InvalidArgument,
+                format!("DeleteJob fail: {} {}", reply.status_line(), reply.text()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// One call, `path` relative to `/api/jobs/`, bounded by the dashboard timeout. A refusal
+    /// for want of the right token is an error whatever the call.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, ApiError> {
+        // Go's error texts name the method like this.
+        let verb = match method {
+            Method::GET => "Get",
+            Method::POST => "Post",
+            Method::DELETE => "Delete",
+            _ => method.as_str(),
+        }
+        .to_string();
+        let (reply, target) = match &self.inner.access {
+            Access::Template(template) => {
+                let base = template
+                    .replace("{name}", &self.name)
+                    .replace("{namespace}", &self.namespace);
+                let url = format!("{}{JOBS_PATH}{path}", base.trim_end_matches('/'));
+                (self.direct(method, &verb, &url, body).await?, url)
+            }
+            Access::ClusterDns => {
+                let url = format!(
+                    "http://{}-head-svc.{}.svc.cluster.local:{DASHBOARD_PORT}{JOBS_PATH}{path}",
+                    self.name, self.namespace
+                );
+                (self.direct(method, &verb, &url, body).await?, url)
+            }
+            Access::KubeProxy(client) => {
+                let uri = format!(
+                    "/api/v1/namespaces/{}/services/{}-head-svc:{DASHBOARD_PORT_NAME}/proxy{JOBS_PATH}{path}",
+                    self.namespace, self.name
+                );
+                (self.proxied(client, method, &verb, &uri, body).await?, uri)
+            }
+        };
+        if matches!(
+            reply.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            let hint = if self.inner.token.is_some() {
+                "check --ray-auth-token"
+            } else {
+                "the cluster requires a token: set --ray-auth-token"
+            };
+            return Err(ApiError::with_code(
+                Code::Internal,
+                format!(
+                    "{verb} \"{target}\": the Ray dashboard refused the request: {} {} ({hint})",
+                    reply.status_line(),
+                    reply.text()
+                ),
+            ));
+        }
+        Ok(reply)
+    }
+
+    async fn direct(
+        &self,
+        method: Method,
+        verb: &str,
+        url: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, ApiError> {
+        let timeout = self.inner.timeout;
+        let content_type = method != Method::GET;
+        let mut request = self.inner.http.request(method, url);
+        if content_type {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = &self.inner.token {
+            request = request.header(AUTH_HEADER, token.clone());
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let exchange = async {
+            let response = request.send().await?;
+            let status = response.status();
+            let body = response.bytes().await?;
+            Ok::<_, reqwest::Error>(Reply { status, body })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(error)) => Err(unreachable(verb, url, &error_chain(&error))),
+            Err(_) => Err(timed_out(verb, url, timeout)),
+        }
+    }
+
+    async fn proxied(
+        &self,
+        client: &kube::Client,
+        method: Method,
+        verb: &str,
+        uri: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, ApiError> {
+        let timeout = self.inner.timeout;
+        let content_type = method != Method::GET;
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::USER_AGENT, USER_AGENT);
+        if content_type {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = &self.inner.token {
+            builder = builder.header(AUTH_HEADER, token.clone());
+        }
+        let request = builder
+            .body(kube::client::Body::from(body.unwrap_or_default()))
+            .map_err(|e| ApiError::plain(format!("{verb} \"{uri}\": {e}")))?;
+        let exchange = async {
+            let response = client.send(request).await?;
+            let status = response.status();
+            let is_json = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            let body = response.into_body().collect_bytes().await?;
+            Ok::<_, kube::Error>((Reply { status, body }, is_json))
+        };
+        let (reply, is_json) = match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(error)) => return Err(unreachable(verb, uri, &error_chain(&error))),
+            Err(_) => return Err(timed_out(verb, uri, timeout)),
+        };
+        // A failure of the API server itself (no such Service, no ready endpoint, the pod did not
+        // answer, no permission to proxy) is a Kubernetes Status, which a dashboard never sends.
+        if !reply.status.is_success()
+            && is_json
+            && let Ok(status) = serde_json::from_slice::<KubeStatus>(&reply.body)
+            && status.kind == "Status"
+        {
+            let text = format!(
+                "{verb} \"{uri}\": the Kubernetes API server answered {}: {}",
+                reply.status_line(),
+                status.message
+            );
+            return Err(match reply.status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    ApiError::with_code(Code::Internal, text)
+                }
+                _ => ApiError::with_code(Code::Unavailable, text),
+            });
+        }
+        Ok(reply)
+    }
+}
+
+#[derive(Deserialize)]
+struct KubeStatus {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// A dashboard answer other than success: 404 NOT_FOUND, 400 INVALID_ARGUMENT, else UNKNOWN.
+fn by_status(status: StatusCode, message: String) -> ApiError {
+    match status {
+        StatusCode::NOT_FOUND => ApiError::with_code(Code::NotFound, message),
+        StatusCode::BAD_REQUEST => ApiError::with_code(Code::InvalidArgument, message),
+        _ => ApiError::plain(message),
+    }
+}
+
+fn segment(id: &str) -> String {
+    utf8_percent_encode(id, SEGMENT).to_string()
+}
+
+fn unreachable(verb: &str, url: &str, cause: &str) -> ApiError {
+    ApiError::with_code(Code::Unavailable, format!("{verb} \"{url}\": {cause}"))
+}
+
+fn timed_out(verb: &str, url: &str, timeout: Duration) -> ApiError {
+    ApiError::with_code(
+        Code::DeadlineExceeded,
+        format!("{verb} \"{url}\": the Ray dashboard did not answer within {timeout:?}"),
+    )
+}
+
+/// The causes of an error, outermost first, without the outermost text when it has causes
+/// (reqwest's repeats the URL).
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Go's `fmt` `%v` of a JSON value decoded the way the Go server decodes dashboard answers
+/// (apimachinery's JSON: integers that fit int64 stay integers, other numbers are float64):
+/// strings as they are, `true`, `<nil>`, lists `[a b]`, objects `map[k:v]` with sorted keys.
+pub fn go_format(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.to_string(),
+            None => go_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(go_format).collect();
+            format!("[{}]", items.join(" "))
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let entries: Vec<String> = entries
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{}", go_format(v)))
+                .collect();
+            format!("map[{}]", entries.join(" "))
+        }
+    }
+}
+
+/// Go's `%v` of a float64: the shortest digits, in `%e` form when the exponent is below -4 or
+/// at least 6 (`1e+06`, `1.5e-05`), else plain (`0.5`, `123456`).
+pub fn go_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `1.5e-5`, `-2e0`.
+    let formatted = format!("{value:e}");
+    let (mantissa, exponent) = formatted
+        .split_once('e')
+        .expect("LowerExp always has an exponent");
+    let exponent: i32 = exponent.parse().expect("a decimal exponent");
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let sign = if negative { "-" } else { "" };
+    if !(-4..6).contains(&exponent) {
+        let mut text = String::from(sign);
+        text.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            text.push('.');
+            text.push_str(&digits[1..]);
+        }
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        text.push_str(&format!("e{exponent_sign}{:02}", exponent.abs()));
+        return text;
+    }
+    let point = exponent + 1; // digits before the decimal point
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn floats_print_like_go() {
+        let cases = [
+            (0.5, "0.5"),
+            (2.5, "2.5"),
+            (1.0, "1"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (123456.0, "123456"),
+            (1_000_000.0, "1e+06"),
+            (15_000_000.0, "1.5e+07"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (0.000015, "1.5e-05"),
+            (-2.25, "-2.25"),
+            (1e100, "1e+100"),
+            (9.223372036854776e18, "9.223372036854776e+18"),
+            (0.1, "0.1"),
+            (100.5, "100.5"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(go_float(value), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn values_print_like_go() {
+        assert_eq!(go_format(&json!("/tmp/workdir")), "/tmp/workdir");
+        assert_eq!(go_format(&json!(["numpy", "pandas"])), "[numpy pandas]");
+        assert_eq!(go_format(&json!(true)), "true");
+        assert_eq!(go_format(&json!(null)), "<nil>");
+        assert_eq!(go_format(&json!(2)), "2");
+        assert_eq!(go_format(&json!(1000000)), "1000000");
+        assert_eq!(go_format(&json!(1000000.0)), "1e+06");
+        assert_eq!(go_format(&json!(0.5)), "0.5");
+        assert_eq!(
+            go_format(&json!({"b": [1, 2.5, null], "a": {"y": "v", "x": false}})),
+            "map[a:map[x:false y:v] b:[1 2.5 <nil>]]"
+        );
+        assert_eq!(go_format(&json!({})), "map[]");
+        assert_eq!(go_format(&json!([])), "[]");
+        // Beyond int64 the Go server decodes a float64.
+        assert_eq!(
+            go_format(&serde_json::from_str::<Value>("18446744073709551615").unwrap()),
+            "1.8446744073709552e+19"
+        );
+    }
+
+    #[test]
+    fn job_info_tolerates_nulls_and_prints_like_go() {
+        let info: JobInfo = serde_json::from_value(json!({
+            "type": "SUBMISSION", "job_id": null, "submission_id": "s1", "driver_info": null,
+            "status": "RUNNING", "entrypoint": "sleep 1", "message": null, "error_type": null,
+            "start_time": 1700000000000u64, "end_time": null, "metadata": {"k": "v"},
+            "runtime_env": {"env_vars": {"A": "1"}}, "driver_agent_http_address": null
+        }))
+        .unwrap();
+        assert_eq!(
+            info.go_text(),
+            "&{<nil> map[k:v] map[env_vars:map[A:1]] RUNNING sleep 1  s1  1700000000000 0}"
+        );
+        assert!(!info.is_terminal());
+    }
+
+    #[test]
+    fn submission_ids_are_one_path_segment() {
+        assert_eq!(segment("raysubmit_AbC-1.2~"), "raysubmit_AbC-1.2~");
+        assert_eq!(segment("a/b?c d"), "a%2Fb%3Fc%20d");
+    }
+}

@@ -1,0 +1,264 @@
+//! ClusterService: Ray clusters as `ray.io/v1` RayCluster objects.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use kuberay_api::proto::{
+    Cluster, CreateClusterRequest, DeleteClusterRequest, GetClusterRequest, ListAllClustersRequest,
+    ListAllClustersResponse, ListClustersRequest, ListClustersResponse,
+};
+use kuberay_core::crd::RayCluster;
+use kuberay_core::{CoreError, cluster, events, labels};
+
+use super::objects::{self, ReadError};
+use crate::error::{ApiError, is_already_exists, kube_text};
+
+const EMPTY_NAME: &str = "Cluster name is empty. Please specify a valid value.";
+const EMPTY_NAMESPACE: &str = "Namespace is empty. Please specify a valid value.";
+const KIND: &str = "RayCluster";
+
+#[derive(Clone)]
+pub struct Clusters {
+    client: kube::Client,
+}
+
+impl Clusters {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    fn api(&self, namespace: &str) -> Api<RayCluster> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub async fn create(&self, request: CreateClusterRequest) -> Result<Cluster, ApiError> {
+        const WRAP: &str = "Create Cluster failed.";
+        let CreateClusterRequest { cluster, namespace } = request;
+        cluster::validate_create(&namespace, cluster.as_ref())
+            .map_err(|e| invalid(e).wrap("Validate create cluster request failed."))?;
+        let cluster = cluster.expect("validation rejects a missing cluster");
+        let name = &cluster.name;
+        let spec = cluster
+            .cluster_spec
+            .as_ref()
+            .expect("validation rejects a missing cluster spec");
+
+        let templates = objects::compute_templates(
+            &self.client,
+            &namespace,
+            &cluster::compute_template_names(spec),
+            &format!("{namespace}/{name}"),
+            WRAP,
+        )
+        .await?;
+        let created_at = cluster::go_time_string(std::time::SystemTime::now());
+        let object = cluster::to_ray_cluster(&cluster, &templates, &created_at)
+            .map_err(|e| build_error(e, "Failed to create a Ray cluster").wrap(WRAP))?;
+
+        let created = self
+            .api(&namespace)
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(|error| {
+                let text = format!("Failed to create a cluster for ({namespace}/{name})");
+                if is_already_exists(&error) {
+                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+                } else {
+                    ApiError::internal(kube_text(&error), &text)
+                }
+                .wrap(WRAP)
+            })?;
+        let events = self.events_of(&namespace, name).await;
+        to_api(&created, events)
+    }
+
+    pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
+        let GetClusterRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        let object = self
+            .read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get cluster failed."))?;
+        let events = self.events_of(&namespace, &name).await;
+        to_api(&object, events)
+    }
+
+    pub async fn list(
+        &self,
+        request: ListClustersRequest,
+    ) -> Result<ListClustersResponse, ApiError> {
+        let ListClustersRequest {
+            namespace,
+            r#continue,
+            limit,
+        } = request;
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+        }
+        let (clusters, next) = self
+            .list_in(Some(&namespace), limit, &r#continue)
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!("List RayCluster failed in {namespace}: {error}"))
+                    .wrap("List clusters failed.")
+            })?;
+        Ok(ListClustersResponse {
+            clusters,
+            r#continue: next,
+        })
+    }
+
+    pub async fn list_all(
+        &self,
+        request: ListAllClustersRequest,
+    ) -> Result<ListAllClustersResponse, ApiError> {
+        let ListAllClustersRequest { r#continue, limit } = request;
+        let (clusters, next) = self
+            .list_in(None, limit, &r#continue)
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!("List RayCluster failed in : {error}"))
+                    .wrap("List clusters from all namespaces failed.")
+            })?;
+        Ok(ListAllClustersResponse {
+            clusters,
+            r#continue: next,
+        })
+    }
+
+    pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
+        let DeleteClusterRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        self.read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get cluster failure"))?;
+        self.api(&namespace)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|error| {
+                ApiError::internal(
+                    kube_text(&error),
+                    &format!("Failed to delete cluster {name}."),
+                )
+            })?;
+        Ok(())
+    }
+
+    /// One page of managed clusters with their events (one events query for the whole page).
+    async fn list_in(
+        &self,
+        namespace: Option<&str>,
+        limit: i64,
+        continue_token: &str,
+    ) -> Result<(Vec<Cluster>, String), String> {
+        let api: Api<RayCluster> = match namespace {
+            Some(namespace) => self.api(namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&objects::page(
+                labels::MANAGED_BY_SELECTOR,
+                limit,
+                continue_token,
+            ))
+            .await
+            .map_err(|e| kube_text(&e))?;
+        let mut events = if list.items.is_empty() {
+            BTreeMap::new()
+        } else {
+            objects::events_by_object(&self.client, namespace, KIND, None)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!("listing RayCluster events failed: {}", kube_text(&error));
+                    BTreeMap::new()
+                })
+        };
+        let mut clusters = Vec::with_capacity(list.items.len());
+        for item in &list.items {
+            let key = (
+                item.metadata.namespace.clone().unwrap_or_default(),
+                item.metadata.name.clone().unwrap_or_default(),
+            );
+            let item_events = events.remove(&key).unwrap_or_default();
+            clusters.push(to_api(item, item_events).map_err(|e| e.message())?);
+        }
+        Ok((clusters, list.metadata.continue_.unwrap_or_default()))
+    }
+
+    async fn read(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
+        objects::get_managed(&self.api(namespace), name)
+            .await
+            .map_err(|error| match error {
+                ReadError::NotFound(text) => {
+                    ApiError::not_found(text, &format!("Cluster {name} not found"))
+                }
+                ReadError::NotManaged => objects::not_managed(KIND, name),
+                ReadError::Other(text) => ApiError::plain(format!("Get Cluster failed: {text}")),
+            })
+    }
+
+    /// Events of one cluster; failures are logged, never returned (as the Go server does).
+    async fn events_of(&self, namespace: &str, name: &str) -> Vec<Event> {
+        match objects::events_by_object(&self.client, Some(namespace), KIND, Some(name)).await {
+            Ok(mut grouped) => grouped
+                .remove(&(namespace.to_string(), name.to_string()))
+                .unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(
+                    "listing events of RayCluster {namespace}/{name} failed: {}",
+                    kube_text(&error)
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// The cluster as the job-submission service needs it: read with the GetCluster checks.
+    pub async fn get_object(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
+        check_name_and_namespace(name, namespace)?;
+        self.read(name, namespace)
+            .await
+            .map_err(|e| e.wrap("Get cluster failed."))
+    }
+}
+
+fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAME));
+    }
+    if namespace.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+    }
+    Ok(())
+}
+
+/// A validation failure as the Go server reports it.
+pub(crate) fn invalid(error: CoreError) -> ApiError {
+    match error {
+        CoreError::InvalidInput(text) | CoreError::InvalidData(text) => {
+            ApiError::invalid_input(text)
+        }
+    }
+}
+
+/// A failure to build an object from a valid request: bad input is INVALID_ARGUMENT with the
+/// Go server's layering, a data problem (a stored template that cannot be used) INTERNAL.
+pub(crate) fn build_error(error: CoreError, context: &str) -> ApiError {
+    match error {
+        CoreError::InvalidInput(cause) => ApiError::invalid_input_with_details(cause, context),
+        CoreError::InvalidData(cause) => ApiError::internal(cause, context),
+    }
+}
+
+fn to_api(object: &RayCluster, events: Vec<Event>) -> Result<Cluster, ApiError> {
+    cluster::from_ray_cluster(object, events::cluster_events(&events)).map_err(|error| {
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        ApiError::internal(
+            error,
+            &format!("Failed to convert RayCluster {namespace}/{name}"),
+        )
+    })
+}

@@ -1,0 +1,190 @@
+//! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
+
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use kuberay_api::proto::{
+    CreateRayJobRequest, DeleteRayJobRequest, GetRayJobRequest, ListAllRayJobsRequest,
+    ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
+};
+use kuberay_core::crd;
+use kuberay_core::{cluster, job, labels};
+
+use super::clusters::{build_error, invalid};
+use super::objects::{self, ReadError};
+use crate::error::{ApiError, is_already_exists, kube_text};
+
+const EMPTY_NAME: &str = "job name is empty. Please specify a valid value.";
+const EMPTY_NAMESPACE: &str = "job namespace is empty. Please specify a valid value.";
+
+#[derive(Clone)]
+pub struct Jobs {
+    client: kube::Client,
+}
+
+impl Jobs {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    fn api(&self, namespace: &str) -> Api<crd::RayJob> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub async fn create(&self, request: CreateRayJobRequest) -> Result<RayJob, ApiError> {
+        const WRAP: &str = "Create Job failed.";
+        let CreateRayJobRequest { job, namespace } = request;
+        job::validate_create(&namespace, job.as_ref())
+            .map_err(|e| invalid(e).wrap("Validate job request failed."))?;
+        let job = job.expect("validation rejects a missing job");
+        // The Go server names the job by its (usually empty) job_id in these texts.
+        let owner = format!("{namespace}/{}", job.job_id);
+        let templates = match &job.cluster_spec {
+            Some(spec) => {
+                objects::compute_templates(
+                    &self.client,
+                    &namespace,
+                    &cluster::compute_template_names(spec),
+                    &owner,
+                    WRAP,
+                )
+                .await?
+            }
+            None => Default::default(),
+        };
+        let object = job::to_ray_job(&job, &templates)
+            .map_err(|e| build_error(e, "Failed to create a Ray Job").wrap(WRAP))?;
+        let created = self
+            .api(&namespace)
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(|error| {
+                let text = format!("Failed to create a job for ({owner})");
+                if is_already_exists(&error) {
+                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+                } else {
+                    ApiError::internal(kube_text(&error), &text)
+                }
+                .wrap(WRAP)
+            })?;
+        to_api(&created)
+    }
+
+    pub async fn get(&self, request: GetRayJobRequest) -> Result<RayJob, ApiError> {
+        let GetRayJobRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        let object = self
+            .read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get cluster failed."))?;
+        to_api(&object)
+    }
+
+    pub async fn list(&self, request: ListRayJobsRequest) -> Result<ListRayJobsResponse, ApiError> {
+        let ListRayJobsRequest {
+            namespace,
+            r#continue,
+            limit,
+        } = request;
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+        }
+        let (jobs, next) = self.list_in(Some(&namespace), limit, &r#continue).await?;
+        Ok(ListRayJobsResponse {
+            jobs,
+            r#continue: next,
+        })
+    }
+
+    pub async fn list_all(
+        &self,
+        request: ListAllRayJobsRequest,
+    ) -> Result<ListAllRayJobsResponse, ApiError> {
+        let ListAllRayJobsRequest { r#continue, limit } = request;
+        let (jobs, next) = self.list_in(None, limit, &r#continue).await?;
+        Ok(ListAllRayJobsResponse {
+            jobs,
+            r#continue: next,
+        })
+    }
+
+    pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
+        let DeleteRayJobRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        self.read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("Get job failure"))?;
+        self.api(&namespace)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|error| {
+                ApiError::internal(
+                    kube_text(&error),
+                    &format!("Failed to delete cluster {name}."),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn list_in(
+        &self,
+        namespace: Option<&str>,
+        limit: i64,
+        continue_token: &str,
+    ) -> Result<(Vec<RayJob>, String), ApiError> {
+        let api: Api<crd::RayJob> = match namespace {
+            Some(namespace) => self.api(namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token))
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!(
+                    "List RayCluster failed in {} with Limit {limit} and ContinueToken {continue_token}: {}",
+                    namespace.unwrap_or_default(),
+                    kube_text(&error)
+                ))
+                .wrap("List jobs failed.")
+            })?;
+        let jobs = list
+            .items
+            .iter()
+            .map(to_api)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((jobs, list.metadata.continue_.unwrap_or_default()))
+    }
+
+    async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayJob, ApiError> {
+        objects::get_managed(&self.api(namespace), name)
+            .await
+            .map_err(|error| match error {
+                ReadError::NotFound(text) => {
+                    ApiError::not_found(text, &format!("Job {name} not found"))
+                }
+                // The Go server's wording says RayCluster here too.
+                ReadError::NotManaged => objects::not_managed("RayCluster", name),
+                ReadError::Other(text) => ApiError::plain(format!("Get Job failed: {text}")),
+            })
+    }
+}
+
+fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAME));
+    }
+    if namespace.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+    }
+    Ok(())
+}
+
+fn to_api(object: &crd::RayJob) -> Result<RayJob, ApiError> {
+    job::from_ray_job(object).map_err(|error| {
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        ApiError::internal(
+            error,
+            &format!("Failed to convert RayJob {namespace}/{name}"),
+        )
+    })
+}

@@ -1,0 +1,297 @@
+//! RayServeService: Ray Serve services as `ray.io/v1` RayService objects.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::events::v1::Event;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kuberay_api::proto::{
+    CreateRayServiceRequest, DeleteRayServiceRequest, GetRayServiceRequest,
+    ListAllRayServicesRequest, ListAllRayServicesResponse, ListRayServicesRequest,
+    ListRayServicesResponse, RayService, UpdateRayServiceRequest,
+};
+use kuberay_core::{cluster, crd, events, labels, service};
+
+use super::clusters::{build_error, invalid};
+use super::objects::{self, ReadError};
+use crate::error::{ApiError, is_already_exists, kube_text};
+
+const EMPTY_NAME: &str = "ray service name is empty. Please specify a valid value.";
+const EMPTY_NAMESPACE: &str = "ray service namespace is empty. Please specify a valid value.";
+const KIND: &str = "RayService";
+
+#[derive(Clone)]
+pub struct Serve {
+    client: kube::Client,
+}
+
+impl Serve {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+
+    fn api(&self, namespace: &str) -> Api<crd::RayService> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    pub async fn create(&self, request: CreateRayServiceRequest) -> Result<RayService, ApiError> {
+        const WRAP: &str = "Create ray service failed.";
+        let CreateRayServiceRequest { service, namespace } = request;
+        service::validate_create(&namespace, service.as_ref())
+            .map_err(|e| invalid(e).wrap("Validate create service request failed."))?;
+        let service = service.expect("validation rejects a missing service");
+        let name = service.name.clone();
+        let templates = self
+            .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
+            .await?;
+        let timestamp = cluster::go_time_string(std::time::SystemTime::now());
+        let object = service::to_ray_service(
+            &service,
+            &templates,
+            (labels::CREATION_TIMESTAMP, &timestamp),
+        )
+        .map_err(|e| build_error(e, "Failed to create a Ray Service").wrap(WRAP))?;
+        let created = self
+            .api(&namespace)
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(|error| {
+                let text = format!("Failed to create service for ({namespace}/{name})");
+                if is_already_exists(&error) {
+                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+                } else {
+                    ApiError::internal(kube_text(&error), &text)
+                }
+                .wrap(WRAP)
+            })?;
+        self.to_api(&created).await
+    }
+
+    /// A full replacement of the service named in the body (the path name is only checked for
+    /// being non-empty, as the Go server does).
+    pub async fn update(&self, request: UpdateRayServiceRequest) -> Result<RayService, ApiError> {
+        const WRAP: &str = "Update ray service failed.";
+        let UpdateRayServiceRequest {
+            service,
+            namespace,
+            name: path_name,
+        } = request;
+        service::validate_update(&path_name, &namespace, service.as_ref())
+            .map_err(|e| invalid(e).wrap("Validate update service request failed."))?;
+        let service = service.expect("validation rejects a missing service");
+        let name = service.name.clone();
+        let context = format!("Update service fail, no service named: {name} ");
+        let existing = objects::get_managed(&self.api(&namespace), &name)
+            .await
+            .map_err(|error| {
+                match error {
+                    ReadError::NotFound(text) => {
+                        ApiError::not_found(text, &format!("Service {name} not found"))
+                    }
+                    ReadError::NotManaged => objects::not_managed(KIND, &name),
+                    ReadError::Other(text) => {
+                        ApiError::plain(format!("get service failed: {text}"))
+                    }
+                }
+                .wrap(&context)
+                .wrap(WRAP)
+            })?;
+        let templates = self
+            .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
+            .await?;
+        let timestamp = cluster::go_time_string(std::time::SystemTime::now());
+        let mut object =
+            service::to_ray_service(&service, &templates, (labels::UPDATE_TIMESTAMP, &timestamp))
+                .map_err(|error| ApiError::plain(error.to_string()).wrap(WRAP))?;
+        object.metadata.resource_version = existing.metadata.resource_version.clone();
+        let updated = self
+            .api(&namespace)
+            .replace(&name, &PostParams::default(), &object)
+            .await
+            .map_err(|error| {
+                ApiError::internal(
+                    kube_text(&error),
+                    &format!("Failed to update service for ({namespace}/{name})"),
+                )
+                .wrap(WRAP)
+            })?;
+        self.to_api(&updated).await
+    }
+
+    pub async fn get(&self, request: GetRayServiceRequest) -> Result<RayService, ApiError> {
+        let GetRayServiceRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        let object = self
+            .read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("get ray service failed"))?;
+        self.to_api(&object).await
+    }
+
+    pub async fn list(
+        &self,
+        request: ListRayServicesRequest,
+    ) -> Result<ListRayServicesResponse, ApiError> {
+        let ListRayServicesRequest {
+            namespace,
+            page_token,
+            page_size,
+        } = request;
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+        }
+        let (services, next_page_token) = self
+            .list_in(Some(&namespace), page_size, &page_token)
+            .await
+            .map_err(|e| e.wrap("failed to list rayservice."))?;
+        Ok(ListRayServicesResponse {
+            services,
+            total_size: 0,
+            next_page_token,
+        })
+    }
+
+    pub async fn list_all(
+        &self,
+        request: ListAllRayServicesRequest,
+    ) -> Result<ListAllRayServicesResponse, ApiError> {
+        let ListAllRayServicesRequest {
+            page_token,
+            page_size,
+        } = request;
+        let (services, next_page_token) = self
+            .list_in(None, page_size, &page_token)
+            .await
+            .map_err(|e| e.wrap("list all services failed."))?;
+        Ok(ListAllRayServicesResponse {
+            services,
+            total_size: 0,
+            next_page_token,
+        })
+    }
+
+    pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
+        let DeleteRayServiceRequest { name, namespace } = request;
+        check_name_and_namespace(&name, &namespace)?;
+        self.read(&name, &namespace)
+            .await
+            .map_err(|e| e.wrap("delete ray service failure"))?;
+        self.api(&namespace)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .map_err(|error| {
+                ApiError::internal(
+                    kube_text(&error),
+                    &format!("failed to delete ray service {name}."),
+                )
+            })?;
+        Ok(())
+    }
+
+    async fn templates(
+        &self,
+        service: &RayService,
+        namespace: &str,
+        owner: &str,
+        wrap: &str,
+    ) -> Result<BTreeMap<String, kuberay_api::proto::ComputeTemplate>, ApiError> {
+        match &service.cluster_spec {
+            Some(spec) => {
+                objects::compute_templates(
+                    &self.client,
+                    namespace,
+                    &cluster::compute_template_names(spec),
+                    owner,
+                    wrap,
+                )
+                .await
+            }
+            None => Ok(BTreeMap::new()),
+        }
+    }
+
+    async fn list_in(
+        &self,
+        namespace: Option<&str>,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<RayService>, String), ApiError> {
+        let api: Api<crd::RayService> = match namespace {
+            Some(namespace) => self.api(namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&objects::page(
+                labels::MANAGED_BY_SELECTOR,
+                i64::from(page_size),
+                page_token,
+            ))
+            .await
+            .map_err(|error| {
+                ApiError::plain(format!(
+                    "List RayService failed in {} with next page token {page_token} and page limit {page_size}: {}",
+                    namespace.unwrap_or_default(),
+                    kube_text(&error)
+                ))
+            })?;
+        let mut services = Vec::with_capacity(list.items.len());
+        for item in &list.items {
+            services.push(self.to_api(item).await?);
+        }
+        Ok((services, list.metadata.continue_.unwrap_or_default()))
+    }
+
+    async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayService, ApiError> {
+        objects::get_managed(&self.api(namespace), name)
+            .await
+            .map_err(|error| match error {
+                ReadError::NotFound(text) => {
+                    ApiError::not_found(text, &format!("Service {name} not found"))
+                }
+                ReadError::NotManaged => objects::not_managed(KIND, name),
+                ReadError::Other(text) => ApiError::plain(format!("get service failed: {text}")),
+            })
+    }
+
+    /// Converts with the service's events, then those of its active cluster; event failures are
+    /// only logged, as the Go server does.
+    async fn to_api(&self, object: &crd::RayService) -> Result<RayService, ApiError> {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let namespace = object.metadata.namespace.clone().unwrap_or_default();
+        let mut events = self.events(&namespace, KIND, &name).await;
+        if let Some(cluster) = service::active_cluster_name(object) {
+            events.extend(self.events(&namespace, "RayCluster", &cluster).await);
+        }
+        service::from_ray_service(object, events::service_events(&name, &events)).map_err(|error| {
+            ApiError::internal(
+                error,
+                &format!("Failed to convert RayService {namespace}/{name}"),
+            )
+        })
+    }
+
+    async fn events(&self, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let selector = format!("regarding.kind={kind},regarding.name={name}");
+        match api.list(&ListParams::default().fields(&selector)).await {
+            Ok(list) => list.items,
+            Err(error) => {
+                tracing::warn!(
+                    "listing events of {kind} {namespace}/{name} failed: {}",
+                    kube_text(&error)
+                );
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAME));
+    }
+    if namespace.is_empty() {
+        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
+    }
+    Ok(())
+}
