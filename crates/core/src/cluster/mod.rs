@@ -77,15 +77,9 @@ pub fn go_time_string(time: SystemTime) -> String {
             (seconds, nanos)
         }
     };
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let mut text = format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    );
+    // The date and time of day as RFC 3339 (`2023-09-25T10:48:35Z`), rearranged the Go way.
+    let whole = kuberay_api::Timestamp::from_seconds(seconds).to_string();
+    let mut text = whole.trim_end_matches('Z').replacen('T', " ", 1);
     if nanos != 0 {
         let fraction = format!("{nanos:09}");
         text.push('.');
@@ -93,23 +87,4 @@ pub fn go_time_string(time: SystemTime) -> String {
     }
     text.push_str(" +0000 UTC");
     text
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }

@@ -6,7 +6,7 @@
 //! Every test uses its own uniquely named namespace.
 #![allow(dead_code)]
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ApiResource, DeleteParams, PostParams};
 use kube::{Client, Error};
 
@@ -80,6 +80,24 @@ impl Env {
             .await
             .expect("create namespace");
         self.namespaces.push(name.clone());
+        if conformance_mode() {
+            // kube-controller-manager adds the ConfigMap kube-root-ca.crt to every new
+            // namespace; wait for it (briefly: a cluster may not run that controller) so that
+            // it does not show up in the middle of a test.
+            let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &name);
+            for _ in 0..100 {
+                if cms
+                    .get_opt("kube-root-ca.crt")
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some()
+                {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
+        }
         name
     }
 
