@@ -76,7 +76,7 @@ impl Clusters {
 
     pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
         let GetClusterRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -130,7 +130,7 @@ impl Clusters {
 
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
@@ -217,21 +217,11 @@ impl Clusters {
 
     /// The cluster as the job-submission service needs it: read with the GetCluster checks.
     pub async fn get_object(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
-        check_name_and_namespace(name, namespace)?;
+        objects::check_name_and_namespace(name, namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         self.read(name, namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))
     }
-}
-
-fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAME));
-    }
-    if namespace.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-    }
-    Ok(())
 }
 
 /// A validation failure as the Go server reports it.

@@ -10,6 +10,7 @@ use kuberay_api::proto::{
 };
 use kuberay_core::{CoreError, compute_template, labels};
 
+use super::objects;
 use crate::error::{ApiError, is_already_exists, is_not_found, kube_text};
 
 const EMPTY_NAME: &str = "Compute template name is empty. Please specify a valid value.";
@@ -80,7 +81,7 @@ impl ComputeTemplates {
         request: GetComputeTemplateRequest,
     ) -> Result<ComputeTemplate, ApiError> {
         let GetComputeTemplateRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         let config_map = self
             .read(&name, &namespace)
             .await
@@ -150,7 +151,7 @@ impl ComputeTemplates {
 
     pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
         let DeleteComputeTemplateRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get compute template failure"))?;
@@ -184,14 +185,4 @@ impl ComputeTemplates {
                 }
             })
     }
-}
-
-fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAME));
-    }
-    if namespace.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-    }
-    Ok(())
 }

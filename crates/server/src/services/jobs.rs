@@ -71,7 +71,7 @@ impl Jobs {
 
     pub async fn get(&self, request: GetRayJobRequest) -> Result<RayJob, ApiError> {
         let GetRayJobRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -109,7 +109,7 @@ impl Jobs {
 
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;
@@ -166,16 +166,6 @@ impl Jobs {
                 ReadError::Other(text) => ApiError::plain(format!("Get Job failed: {text}")),
             })
     }
-}
-
-fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAME));
-    }
-    if namespace.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-    }
-    Ok(())
 }
 
 fn to_api(object: &crd::RayJob) -> Result<RayJob, ApiError> {

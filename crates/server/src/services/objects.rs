@@ -16,6 +16,22 @@ use tonic::Code;
 
 use crate::error::{ApiError, is_not_found, kube_text};
 
+/// The checks every get and delete makes first, with the service's own texts.
+pub fn check_name_and_namespace(
+    name: &str,
+    namespace: &str,
+    empty_name: &str,
+    empty_namespace: &str,
+) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::invalid_input(empty_name));
+    }
+    if namespace.is_empty() {
+        return Err(ApiError::invalid_input(empty_namespace));
+    }
+    Ok(())
+}
+
 /// Why a managed object could not be read.
 pub enum ReadError {
     /// The API server said 404; the text is its message.

@@ -120,7 +120,7 @@ impl Serve {
 
     pub async fn get(&self, request: GetRayServiceRequest) -> Result<RayService, ApiError> {
         let GetRayServiceRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -172,7 +172,7 @@ impl Serve {
 
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
-        check_name_and_namespace(&name, &namespace)?;
+        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;
@@ -284,14 +284,4 @@ impl Serve {
             }
         }
     }
-}
-
-fn check_name_and_namespace(name: &str, namespace: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAME));
-    }
-    if namespace.is_empty() {
-        return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-    }
-    Ok(())
 }
