@@ -51,28 +51,31 @@ pub enum Access {
     /// `http://<cluster>-head-svc.<namespace>.svc.cluster.local:8265`, for a server running in
     /// the cluster (the Go server's only way).
     ClusterDns,
-    /// The Kubernetes API server's service proxy, with the server's own credentials.
+    /// The Kubernetes API server's service proxy, with the server's own credentials. The client
+    /// should not retry on its own (`default_retry = false`).
     KubeProxy(kube::Client),
 }
 
 impl Access {
-    /// The access a server configured like `config` uses, and why.
-    pub fn choose(config: &Config, client: &kube::Client, embedded: bool) -> (Access, String) {
+    /// The access a server configured like `config` uses, and why. The proxy route gets a
+    /// Kubernetes client of its own, loaded like the backend's, but without kube's automatic
+    /// retries: a job submission must never be sent twice.
+    pub async fn choose(config: &Config, embedded: bool) -> anyhow::Result<(Access, String)> {
         if let Some(template) = config
             .dashboard_url_template
             .as_deref()
             .filter(|t| !t.trim().is_empty())
         {
-            return (
+            return Ok((
                 Access::Template(template.trim().to_string()),
                 "--dashboard-url-template is set".into(),
-            );
+            ));
         }
         if embedded {
-            return (
+            return Ok((
                 Access::ClusterDns,
                 "the embedded backend has no service proxy; set --dashboard-url-template to reach heads outside a cluster".into(),
-            );
+            ));
         }
         let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
         let default_kubeconfig = std::env::var_os("HOME")
@@ -83,20 +86,31 @@ impl Access {
             && !env_set("KUBECONFIG")
             && !default_kubeconfig
         {
-            return (
+            return Ok((
                 Access::ClusterDns,
                 "running in a pod with the in-cluster configuration".into(),
-            );
+            ));
         }
-        (
-            Access::KubeProxy(client.clone()),
-            "connected to Kubernetes from outside the cluster".into(),
-        )
+        let mut kube_config = match &config.kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path)?;
+                kube::Config::from_custom_kubeconfig(file, &Default::default()).await?
+            }
+            None => kube::Config::infer().await?,
+        };
+        kube_config.default_retry = false;
+        let client = kube::Client::try_from(kube_config)?;
+        Ok((
+            Access::KubeProxy(client),
+            "not in a pod with the in-cluster configuration".into(),
+        ))
     }
 
     fn describe(&self) -> String {
         match self {
-            Access::Template(template) => format!("{template}{JOBS_PATH}"),
+            Access::Template(template) => {
+                format!("{}{JOBS_PATH}", template.trim_end_matches('/'))
+            }
             Access::ClusterDns => format!(
                 "http://{{name}}-head-svc.{{namespace}}.svc.cluster.local:{DASHBOARD_PORT}{JOBS_PATH}"
             ),
@@ -151,12 +165,10 @@ impl Dashboards {
     }
 
     /// The dashboards of a server configured like `config`; the choice is logged.
-    pub fn from_config(
-        config: &Config,
-        client: &kube::Client,
-        embedded: bool,
-    ) -> anyhow::Result<Self> {
-        let (access, reason) = Access::choose(config, client, embedded);
+    pub async fn from_config(config: &Config, embedded: bool) -> anyhow::Result<Self> {
+        let (access, reason) = Access::choose(config, embedded)
+            .await
+            .map_err(|e| e.context("preparing the Kubernetes client of the dashboard proxy"))?;
         let dashboards = Self::new(
             access,
             config.dashboard_timeout,
@@ -774,6 +786,39 @@ mod tests {
             "&{<nil> map[k:v] map[env_vars:map[A:1]] RUNNING sleep 1  s1  1700000000000 0}"
         );
         assert!(!info.is_terminal());
+    }
+
+    fn config(args: &[&str]) -> Config {
+        let mut all = vec!["kuberay-apiserver"];
+        all.extend(args);
+        <Config as clap::Parser>::parse_from(all)
+    }
+
+    #[tokio::test]
+    async fn the_template_wins_and_the_embedded_backend_dials_the_service_name() {
+        let (access, reason) = Access::choose(
+            &config(&[
+                "--dashboard-url-template",
+                "http://{name}.{namespace}:8265/",
+            ]),
+            false,
+        )
+        .await
+        .unwrap();
+        assert!(matches!(&access, Access::Template(t) if t == "http://{name}.{namespace}:8265/"));
+        assert_eq!(
+            access.describe(),
+            "http://{name}.{namespace}:8265/api/jobs/"
+        );
+        assert_eq!(reason, "--dashboard-url-template is set");
+
+        let (access, _) = Access::choose(&config(&[]), true).await.unwrap();
+        assert!(matches!(access, Access::ClusterDns));
+        assert_eq!(
+            access.describe(),
+            "http://{name}-head-svc.{namespace}.svc.cluster.local:8265/api/jobs/"
+        );
+        assert_eq!(config(&[]).dashboard_timeout, Duration::from_secs(2));
     }
 
     #[test]

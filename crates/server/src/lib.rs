@@ -85,7 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let metrics = Arc::new(Metrics::new());
     let calls = Calls::new(metrics.clone(), config.grpc_timeout);
     let dashboards =
-        dashboard::Dashboards::from_config(&config, &backend.client, backend.embedded.is_some())?;
+        dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
     let services = Services::new(backend.client.clone(), dashboards);
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
     for (service, method) in gateway.served_methods() {

@@ -35,6 +35,24 @@ async fn send(
     )
 }
 
+/// Waits until a GET answers 404: on a real cluster the operator's finalizers keep a deleted
+/// object visible (with `deleteAt`) for a moment.
+async fn wait_gone(client: &reqwest::Client, url: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (status, body) = send(client, Method::GET, url.to_string(), None).await;
+        if status == StatusCode::NOT_FOUND {
+            return body;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} is still there: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 async fn template(client: &reqwest::Client, server: &TestServer, ns: &str) {
     let (status, _) = send(
         client,
@@ -203,8 +221,7 @@ async fn job_lifecycle() {
     assert_eq!(got["entrypoint"], "python -c 'print(1)'");
     let (status, _) = send(&client, Method::DELETE, format!("{collection}/j1"), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, error) = send(&client, Method::GET, format!("{collection}/j1"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let error = wait_gone(&client, &format!("{collection}/j1")).await;
     assert_eq!(
         error["message"],
         "Job j1 not found: Get cluster failed.: NotFoundError: Job j1 not found: rayjobs.ray.io \"j1\" not found"
@@ -336,6 +353,7 @@ async fn service_lifecycle() {
 
     let (status, _) = send(&client, Method::DELETE, format!("{collection}/s1"), None).await;
     assert_eq!(status, StatusCode::OK);
+    wait_gone(&client, &format!("{collection}/s1")).await;
     let (status, error) = send(&client, Method::DELETE, format!("{collection}/s1"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(

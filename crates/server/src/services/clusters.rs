@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::PostParams;
 use kuberay_api::proto::{
     Cluster, CreateClusterRequest, DeleteClusterRequest, GetClusterRequest, ListAllClustersRequest,
     ListAllClustersResponse, ListClustersRequest, ListClustersResponse,
@@ -134,16 +134,16 @@ impl Clusters {
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
-        self.api(&namespace)
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|error| {
-                ApiError::internal(
-                    kube_text(&error),
-                    &format!("Failed to delete cluster {name}."),
-                )
-            })?;
-        Ok(())
+        objects::delete(
+            &self.api(&namespace),
+            &name,
+            &format!("Failed to delete cluster {name}."),
+            |text| {
+                ApiError::not_found(text, &format!("Cluster {name} not found"))
+                    .wrap("Get cluster failure")
+            },
+        )
+        .await
     }
 
     /// One page of managed clusters with their events (one events query for the whole page).

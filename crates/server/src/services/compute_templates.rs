@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kuberay_api::proto::{
     ComputeTemplate, CreateComputeTemplateRequest, DeleteComputeTemplateRequest,
     GetComputeTemplateRequest, ListAllComputeTemplatesRequest, ListAllComputeTemplatesResponse,
@@ -155,16 +155,16 @@ impl ComputeTemplates {
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get compute template failure"))?;
-        self.config_maps(&namespace)
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|error| {
-                ApiError::internal(
-                    kube_text(&error),
-                    &format!("failed to delete compute template {name}."),
-                )
-            })?;
-        Ok(())
+        objects::delete(
+            &self.config_maps(&namespace),
+            &name,
+            &format!("failed to delete compute template {name}."),
+            |text| {
+                ApiError::not_found(text, &format!("Compute template {name} not found"))
+                    .wrap("Get compute template failure")
+            },
+        )
+        .await
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<ConfigMap, ApiError> {

@@ -1,7 +1,7 @@
 //! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
 
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::PostParams;
 use kuberay_api::proto::{
     CreateRayJobRequest, DeleteRayJobRequest, GetRayJobRequest, ListAllRayJobsRequest,
     ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
@@ -113,16 +113,15 @@ impl Jobs {
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;
-        self.api(&namespace)
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|error| {
-                ApiError::internal(
-                    kube_text(&error),
-                    &format!("Failed to delete cluster {name}."),
-                )
-            })?;
-        Ok(())
+        objects::delete(
+            &self.api(&namespace),
+            &name,
+            &format!("Failed to delete cluster {name}."),
+            |text| {
+                ApiError::not_found(text, &format!("Job {name} not found")).wrap("Get job failure")
+            },
+        )
+        .await
     }
 
     async fn list_in(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::ListParams;
+use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Resource};
 use kuberay_api::proto::ComputeTemplate;
 use kuberay_core::{compute_template, labels};
@@ -63,6 +63,25 @@ where
         }
         Err(error) if is_not_found(&error) => Err(ReadError::NotFound(kube_text(&error))),
         Err(error) => Err(ReadError::Other(kube_text(&error))),
+    }
+}
+
+/// Deletes an object that was just read. One that disappeared in between (a finalizer finished,
+/// another client deleted it) is reported with `missing`, like an object that never existed;
+/// other failures are INTERNAL with `failure` as the context (the Go server's text).
+pub async fn delete<K>(
+    api: &Api<K>,
+    name: &str,
+    failure: &str,
+    missing: impl FnOnce(String) -> ApiError,
+) -> Result<(), ApiError>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_not_found(&error) => Err(missing(kube_text(&error))),
+        Err(error) => Err(ApiError::internal(kube_text(&error), failure)),
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kuberay_api::proto::{
     CreateRayServiceRequest, DeleteRayServiceRequest, GetRayServiceRequest,
     ListAllRayServicesRequest, ListAllRayServicesResponse, ListRayServicesRequest,
@@ -14,11 +14,13 @@ use kuberay_core::{cluster, crd, events, labels, service};
 
 use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
-use crate::error::{ApiError, is_already_exists, kube_text};
+use crate::error::{ApiError, is_already_exists, is_conflict, kube_text};
 
 const EMPTY_NAME: &str = "ray service name is empty. Please specify a valid value.";
 const EMPTY_NAMESPACE: &str = "ray service namespace is empty. Please specify a valid value.";
 const KIND: &str = "RayService";
+/// How often an update is retried after a write conflict.
+const UPDATE_ATTEMPTS: usize = 5;
 
 #[derive(Clone)]
 pub struct Serve {
@@ -81,40 +83,58 @@ impl Serve {
         let service = service.expect("validation rejects a missing service");
         let name = service.name.clone();
         let context = format!("Update service fail, no service named: {name} ");
-        let existing = objects::get_managed(&self.api(&namespace), &name)
-            .await
-            .map_err(|error| {
-                match error {
-                    ReadError::NotFound(text) => {
-                        ApiError::not_found(text, &format!("Service {name} not found"))
+        let read = || async {
+            objects::get_managed(&self.api(&namespace), &name)
+                .await
+                .map_err(|error| {
+                    match error {
+                        ReadError::NotFound(text) => {
+                            ApiError::not_found(text, &format!("Service {name} not found"))
+                        }
+                        ReadError::NotManaged => objects::not_managed(KIND, &name),
+                        ReadError::Other(text) => {
+                            ApiError::plain(format!("get service failed: {text}"))
+                        }
                     }
-                    ReadError::NotManaged => objects::not_managed(KIND, &name),
-                    ReadError::Other(text) => {
-                        ApiError::plain(format!("get service failed: {text}"))
-                    }
-                }
-                .wrap(&context)
-                .wrap(WRAP)
-            })?;
+                    .wrap(&context)
+                    .wrap(WRAP)
+                })
+        };
+        let mut existing = read().await?;
         let templates = self
             .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
             .await?;
         let timestamp = cluster::go_time_string(std::time::SystemTime::now());
-        let mut object =
+        let built =
             service::to_ray_service(&service, &templates, (labels::UPDATE_TIMESTAMP, &timestamp))
                 .map_err(|error| ApiError::plain(error.to_string()).wrap(WRAP))?;
-        object.metadata.resource_version = existing.metadata.resource_version.clone();
-        let updated = self
-            .api(&namespace)
-            .replace(&name, &PostParams::default(), &object)
-            .await
-            .map_err(|error| {
-                ApiError::internal(
-                    kube_text(&error),
-                    &format!("Failed to update service for ({namespace}/{name})"),
-                )
-                .wrap(WRAP)
-            })?;
+        // The operator writes the same object (finalizer, status) concurrently: a stale
+        // resourceVersion is retried against a fresh read instead of failing the call.
+        let mut attempts = 0;
+        let updated = loop {
+            let mut object = built.clone();
+            object.metadata.resource_version = existing.metadata.resource_version.clone();
+            // Keep the finalizers other controllers put on the object; everything else is replaced.
+            object.metadata.finalizers = existing.metadata.finalizers.clone();
+            match self
+                .api(&namespace)
+                .replace(&name, &PostParams::default(), &object)
+                .await
+            {
+                Ok(updated) => break updated,
+                Err(error) if is_conflict(&error) && attempts < UPDATE_ATTEMPTS => {
+                    attempts += 1;
+                    existing = read().await?;
+                }
+                Err(error) => {
+                    return Err(ApiError::internal(
+                        kube_text(&error),
+                        &format!("Failed to update service for ({namespace}/{name})"),
+                    )
+                    .wrap(WRAP));
+                }
+            }
+        };
         self.to_api(&updated).await
     }
 
@@ -176,16 +196,16 @@ impl Serve {
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;
-        self.api(&namespace)
-            .delete(&name, &DeleteParams::default())
-            .await
-            .map_err(|error| {
-                ApiError::internal(
-                    kube_text(&error),
-                    &format!("failed to delete ray service {name}."),
-                )
-            })?;
-        Ok(())
+        objects::delete(
+            &self.api(&namespace),
+            &name,
+            &format!("failed to delete ray service {name}."),
+            |text| {
+                ApiError::not_found(text, &format!("Service {name} not found"))
+                    .wrap("delete ray service failure")
+            },
+        )
+        .await
     }
 
     async fn templates(
