@@ -80,6 +80,16 @@ async fn warnings(server: &TestServer, ns: &str) -> Vec<String> {
         .collect()
 }
 
+/// The first example cluster (folders are read in name order).
+fn clusters_first_name() -> String {
+    let mut names: Vec<String> = std::fs::read_dir(format!("{TESTDATA}/clusters"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.remove(0)
+}
+
 #[tokio::test]
 #[ignore = "needs the real cluster and operator of e2e/up (run by e2e/run-suites)"]
 async fn examples_are_accepted_and_reconciled_by_the_operator() {
@@ -154,6 +164,18 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
         &job,
     )
     .await;
+    // A job on an existing cluster, chosen by selector, with its own submitter.
+    let selector_job = json!({"name": "fidelity-selector-job", "namespace": ns, "user": "e2e",
+        "entrypoint": "python -c 'print(42)'",
+        "clusterSelector": {"ray.io/cluster": clusters_first_name()},
+        "jobSubmitter": {"image": "rayproject/ray:2.41.0", "cpu": "400m", "memory": "150Mi"},
+        "entrypointNumCpus": 1});
+    post(
+        &client,
+        server.url(&format!("/apis/v1/namespaces/{ns}/jobs")),
+        &selector_job,
+    )
+    .await;
     let service = json!({"name": "fidelity-svc", "namespace": ns, "user": "e2e", "version": "2.41.0",
         "serveConfigV2": "applications:\n  - name: app\n    import_path: app:main\n    route_prefix: /\n",
         "clusterSpec": cluster_spec});
@@ -198,6 +220,14 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
         job.data["status"]["rayClusterName"]
             .as_str()
             .filter(|n| !n.is_empty())
+            .map(str::to_string)
+    })
+    .await;
+    eventually("the selector job's deployment status", || async {
+        let job = jobs.get("fidelity-selector-job").await.unwrap();
+        job.data["status"]["jobDeploymentStatus"]
+            .as_str()
+            .filter(|s| !s.is_empty())
             .map(str::to_string)
     })
     .await;
