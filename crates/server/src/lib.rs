@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod services;
+pub mod v2;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +88,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let dashboards =
         dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
     let services = Services::new(backend.client.clone(), dashboards);
+    let v2 = config
+        .enable_api_server_v2
+        .then(|| v2::V2::new(backend.client.clone(), config.http_max_body_bytes));
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
     for (service, method) in gateway.served_methods() {
         metrics.initialize(service, method);
@@ -107,6 +111,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             local_swagger_path: config.local_swagger_path.clone(),
         },
         gateway,
+        v2,
         Some(config.cors_allow_origin.as_str()),
     );
 

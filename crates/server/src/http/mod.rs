@@ -1,4 +1,5 @@
-//! The HTTP listener: the V1 gateway plus `/healthz`, `/metrics`, `/swagger/` and `/swagger-ui/`.
+//! The HTTP listener: the V1 gateway, the V2 proxy (when enabled), plus `/healthz`, `/metrics`,
+//! `/swagger/` and `/swagger-ui/`.
 
 mod cors;
 mod gateway;
@@ -21,6 +22,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::error_response;
 use crate::metrics::Metrics;
+use crate::v2::V2;
 
 /// What the HTTP side needs besides the gateway.
 #[derive(Clone)]
@@ -32,11 +34,27 @@ pub struct HttpState {
     pub local_swagger_path: Option<PathBuf>,
 }
 
-/// Assembles the HTTP router.
-pub fn router(state: HttpState, gateway: Gateway, cors_allow_origin: Option<&str>) -> Router {
+/// Assembles the HTTP router. With `v2`, V2 paths are served by the proxy before the V1 gateway
+/// sees the request; both share the CORS handling, and neither has a router-level timeout.
+pub fn router(
+    state: HttpState,
+    gateway: Gateway,
+    v2: Option<V2>,
+    cors_allow_origin: Option<&str>,
+) -> Router {
     let mut api = Router::new().fallback(any(move |request: Request| {
         let gateway = gateway.clone();
-        async move { gateway.handle(request).await }
+        let v2 = v2.clone();
+        async move {
+            let request = match v2 {
+                Some(v2) => match v2.handle(request).await {
+                    Ok(response) => return response,
+                    Err(request) => request,
+                },
+                None => request,
+            };
+            gateway.handle(request).await
+        }
     }));
     if let Some(origin) = cors_allow_origin.filter(|o| !o.is_empty()) {
         api = api.layer(middleware::from_fn_with_state(

@@ -1,0 +1,430 @@
+//! The V2 API: a Kubernetes-style proxy for `ray.io/v1` on the HTTP port (Go `apiserversdk`).
+//!
+//! Requests are forwarded through the server's [`kube::Client`], which applies the cluster URL
+//! and credentials (on the embedded backend it serves the embedded store in-process). On the way:
+//! compute templates are injected into created and replaced RayClusters, RayJobs and RayServices
+//! ([`template`]), event lists are restricted to `ray.io/v1` objects ([`events`]), and the
+//! Kubernetes service proxy is only open to KubeRay's Services ([`service_proxy`]).
+//!
+//! Retryable answers (408, 429, 500, 502, 503, 504) are retried up to three times with
+//! exponential backoff, replaying the buffered request body. Every other answer is streamed back
+//! as it arrives, without a time limit, so `?watch=true` works through the proxy.
+
+pub mod events;
+pub mod service_proxy;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kuberay_core::compute_template;
+
+use crate::error::kube_text;
+
+/// Kinds whose create (POST) and replace (PUT) go through the compute-template middleware.
+const TEMPLATE_KINDS: [&str; 3] = ["rayclusters", "rayjobs", "rayservices"];
+
+/// Statuses that are retried, how often, and the backoff.
+const RETRYABLE: [u16; 6] = [408, 429, 500, 502, 503, 504];
+const MAX_RETRIES: u32 = 3;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Headers that belong to one connection and are not forwarded, plus the client's own
+/// credentials (the server's are used).
+const NOT_FORWARDED: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "authorization",
+];
+
+/// The V2 API handler. Cheap to clone.
+#[derive(Clone)]
+pub struct V2 {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: kube::Client,
+    max_body_bytes: usize,
+}
+
+/// What a V2 path is.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    /// POST/PUT of a Ray resource: compute-template middleware, then forward.
+    Template { namespace: String },
+    /// GET of namespaced `events.k8s.io/v1` events: restricted to `ray.io/v1`, then forward.
+    Events,
+    /// The Kubernetes service proxy: guarded, then forwarded.
+    ServiceProxy { namespace: String, service: String },
+    /// Anything else under `/apis/ray.io/v1/`: forwarded unchanged.
+    Forward,
+}
+
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn route(method: &Method, path: &str) -> Option<Route> {
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    match segments.as_slice() {
+        ["apis", "ray.io", "v1", rest @ ..] if !rest.is_empty() => Some(match rest {
+            ["namespaces", namespace, kind]
+                if *method == Method::POST
+                    && !namespace.is_empty()
+                    && TEMPLATE_KINDS.contains(kind) =>
+            {
+                Route::Template {
+                    namespace: decode(namespace),
+                }
+            }
+            ["namespaces", namespace, kind, name]
+                if *method == Method::PUT
+                    && !namespace.is_empty()
+                    && !name.is_empty()
+                    && TEMPLATE_KINDS.contains(kind) =>
+            {
+                Route::Template {
+                    namespace: decode(namespace),
+                }
+            }
+            _ => Route::Forward,
+        }),
+        [
+            "apis",
+            "events.k8s.io",
+            "v1",
+            "namespaces",
+            namespace,
+            "events",
+        ] if matches!(*method, Method::GET | Method::HEAD) && !namespace.is_empty() => {
+            Some(Route::Events)
+        }
+        [
+            "api",
+            "v1",
+            "namespaces",
+            namespace,
+            "services",
+            service,
+            "proxy",
+            ..,
+        ] if !namespace.is_empty() && !service.is_empty() => Some(Route::ServiceProxy {
+            namespace: decode(namespace),
+            service: decode(service),
+        }),
+        _ => None,
+    }
+}
+
+/// A plain-text error like Go's `http.Error`.
+fn plain_error(status: StatusCode, text: &str) -> Response {
+    let mut response = (status, format!("{text}\n")).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn strip_connection_headers(headers: &mut HeaderMap) {
+    // Headers named by `Connection` are hop-by-hop too.
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()))
+        .filter(|h| !h.is_empty())
+        .collect();
+    for name in named.iter().map(String::as_str).chain(NOT_FORWARDED) {
+        headers.remove(name);
+    }
+}
+
+/// The wait before retry number `attempt + 1`: 500 ms · 2^attempt, at most 10 s.
+fn backoff(attempt: u32) -> Duration {
+    INITIAL_BACKOFF
+        .saturating_mul(2u32.saturating_pow(attempt))
+        .min(MAX_BACKOFF)
+}
+
+impl V2 {
+    pub fn new(client: kube::Client, max_body_bytes: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                max_body_bytes,
+            }),
+        }
+    }
+
+    /// Serves a V2 request; a request that is not for the V2 API is handed back.
+    pub async fn handle(&self, request: Request<Body>) -> Result<Response, Request<Body>> {
+        match route(request.method(), request.uri().path()) {
+            Some(route) => Ok(self.serve(route, request).await),
+            None => Err(request),
+        }
+    }
+
+    async fn serve(&self, route: Route, request: Request<Body>) -> Response {
+        let (parts, body) = request.into_parts();
+        let mut body = match Limited::new(body, self.inner.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+                return plain_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &format!(
+                        "request body larger than {} bytes",
+                        self.inner.max_body_bytes
+                    ),
+                );
+            }
+            Err(_) => {
+                return plain_error(StatusCode::BAD_REQUEST, "Failed to read request body");
+            }
+        };
+        let mut headers = parts.headers;
+        strip_connection_headers(&mut headers);
+        let path = parts.uri.path();
+        let mut target = parts
+            .uri
+            .path_and_query()
+            .map_or(path, |pq| pq.as_str())
+            .to_string();
+
+        match route {
+            Route::Template { namespace } => {
+                match self.inject_templates(&namespace, &headers, &body).await {
+                    Ok(Some(rewritten)) => {
+                        body = rewritten;
+                        headers.insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(response) => return response,
+                }
+            }
+            Route::Events => {
+                target = format!("{path}?{}", events::restrict_query(parts.uri.query()));
+            }
+            Route::ServiceProxy { namespace, service } => {
+                if let Err((status, text)) =
+                    service_proxy::check(&self.inner.client, &namespace, &service).await
+                {
+                    return plain_error(status, &text);
+                }
+            }
+            Route::Forward => {}
+        }
+
+        headers.remove(header::CONTENT_LENGTH);
+        if !body.is_empty() {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        self.forward(parts.method, &target, headers, body).await
+    }
+
+    /// Applies the compute templates a body names; `None` forwards the original body.
+    async fn inject_templates(
+        &self,
+        namespace: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Option<Bytes>, Response> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut value = template::decode(content_type, body)
+            .map_err(|text| plain_error(StatusCode::BAD_REQUEST, text))?;
+        if !template::applies(&value) {
+            return Ok(None);
+        }
+        let api: Api<ConfigMap> = Api::namespaced(self.inner.client.clone(), namespace);
+        let mut templates = BTreeMap::new();
+        for name in template::template_names(&value) {
+            if templates.contains_key(&name) {
+                continue;
+            }
+            let config_map = api.get(&name).await.map_err(|error| {
+                plain_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!(
+                        "Cannot get compute template for name '{name}' in namespace '{namespace}', error: {}",
+                        kube_text(&error)
+                    ),
+                )
+            })?;
+            templates.insert(name, compute_template::from_config_map(&config_map));
+        }
+        template::apply(&mut value, &templates);
+        serde_json::to_vec(&value)
+            .map(|bytes| Some(Bytes::from(bytes)))
+            .map_err(|_| {
+                plain_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Failed to process request",
+                )
+            })
+    }
+
+    /// Sends the request, retrying retryable statuses, and streams the answer back.
+    async fn forward(
+        &self,
+        method: Method,
+        target: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let mut attempt = 0;
+        loop {
+            let mut request = match Request::builder()
+                .method(method.clone())
+                .uri(target)
+                .body(kube::client::Body::from(body.clone()))
+            {
+                Ok(request) => request,
+                Err(error) => {
+                    return plain_error(StatusCode::BAD_REQUEST, &error.to_string());
+                }
+            };
+            *request.headers_mut() = headers.clone();
+            let response = match self.inner.client.send(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::warn!("V2 proxy: {method} {target}: {error}");
+                    return StatusCode::BAD_GATEWAY.into_response();
+                }
+            };
+            let status = response.status();
+            if RETRYABLE.contains(&status.as_u16()) && attempt < MAX_RETRIES {
+                drop(response);
+                let wait = backoff(attempt);
+                tracing::debug!(
+                    "V2 proxy: {method} {target} answered {status}; retrying in {wait:?}"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            let (mut parts, body) = response.into_parts();
+            strip_connection_headers(&mut parts.headers);
+            return Response::from_parts(parts, Body::new(body));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_recognised() {
+        let template = |ns: &str| {
+            Some(Route::Template {
+                namespace: ns.into(),
+            })
+        };
+        assert_eq!(
+            route(&Method::POST, "/apis/ray.io/v1/namespaces/ns/rayclusters"),
+            template("ns")
+        );
+        assert_eq!(
+            route(&Method::PUT, "/apis/ray.io/v1/namespaces/ns/rayjobs/x"),
+            template("ns")
+        );
+        assert_eq!(
+            route(&Method::POST, "/apis/ray.io/v1/namespaces/ns/rayservices"),
+            template("ns")
+        );
+        assert_eq!(
+            route(&Method::PUT, "/apis/ray.io/v1/namespaces/ns/rayclusters"),
+            Some(Route::Forward)
+        );
+        assert_eq!(
+            route(&Method::POST, "/apis/ray.io/v1/namespaces/ns/raycronjobs"),
+            Some(Route::Forward)
+        );
+        assert_eq!(
+            route(
+                &Method::PUT,
+                "/apis/ray.io/v1/namespaces/ns/rayclusters/x/status"
+            ),
+            Some(Route::Forward)
+        );
+        assert_eq!(
+            route(&Method::GET, "/apis/ray.io/v1/"),
+            Some(Route::Forward)
+        );
+        assert_eq!(route(&Method::GET, "/apis/ray.io/v1"), None);
+        assert_eq!(
+            route(&Method::GET, "/apis/events.k8s.io/v1/namespaces/ns/events"),
+            Some(Route::Events)
+        );
+        assert_eq!(
+            route(&Method::POST, "/apis/events.k8s.io/v1/namespaces/ns/events"),
+            None
+        );
+        assert_eq!(route(&Method::GET, "/api/v1/namespaces/ns/events"), None);
+        let proxy = Some(Route::ServiceProxy {
+            namespace: "ns".into(),
+            service: "http:svc:80".into(),
+        });
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/api/v1/namespaces/ns/services/http:svc:80/proxy"
+            ),
+            proxy
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/api/v1/namespaces/ns/services/http%3Asvc%3A80/proxy/a/b"
+            ),
+            proxy
+        );
+        assert_eq!(
+            route(&Method::GET, "/api/v1/namespaces/ns/services/svc"),
+            None
+        );
+        assert_eq!(route(&Method::GET, "/apis/v1/namespaces/ns/clusters"), None);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}
