@@ -7,7 +7,7 @@ use kube::api::{DynamicObject, GroupVersionKind, PostParams};
 use kube::discovery::ApiResource;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{TestServer, http_client};
+use support::{TestServer, http_client, send};
 use tonic::Code;
 
 fn ray_clusters(server: &TestServer, ns: &str) -> Api<DynamicObject> {
@@ -60,25 +60,6 @@ fn cluster_body(ns: &str, name: &str, template: &str) -> Value {
             }]
         }
     })
-}
-
-async fn send(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 #[tokio::test]

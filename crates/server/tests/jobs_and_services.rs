@@ -7,32 +7,13 @@ use kube::api::{DynamicObject, GroupVersionKind};
 use kube::discovery::ApiResource;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use support::{TestServer, http_client};
+use support::{TestServer, http_client, send};
 use tonic::Code;
 
 fn objects(server: &TestServer, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let resource =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("ray.io", "v1", kind), plural);
     Api::namespaced_with(server.kube(), ns, &resource)
-}
-
-async fn send(
-    client: &reqwest::Client,
-    method: Method,
-    url: String,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = client.request(method, url);
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// Waits until a GET answers 404: on a real cluster the operator's finalizers keep a deleted

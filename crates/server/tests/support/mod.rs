@@ -145,3 +145,24 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// Sends a request with an optional JSON body; the answer's status and body (parsed as JSON when
+/// it is JSON, else as a JSON string).
+pub async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
