@@ -1139,7 +1139,39 @@ fn prepare_create(
         obj.as_object_mut().expect("object").remove("status");
     }
     apply_kind_defaults(def, &mut obj, true)?;
+    validate_event_namespace(def, &obj)?;
     Ok(obj)
+}
+
+/// The kube-apiserver's rule that an event lives in the namespace of the object it is about
+/// (`regarding` in events.k8s.io/v1, `involvedObject` in core v1). Events with an `eventTime`
+/// ("new" clients) only need a namespace on the object unless they are in `default` or
+/// `kube-system`; older events must match exactly (an object without one: `default` only).
+fn validate_event_namespace(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    let about = match (def.group, def.plural) {
+        ("", "events") => "/involvedObject/namespace",
+        ("events.k8s.io", "events") => "/regarding/namespace",
+        _ => return Ok(()),
+    };
+    let event_namespace = str_at(obj, "/metadata/namespace");
+    let object_namespace = str_at(obj, about);
+    let new_style = obj.get("eventTime").is_some_and(|t| !t.is_null());
+    let valid = if new_style {
+        !object_namespace.is_empty() || matches!(event_namespace, "default" | "kube-system")
+    } else if object_namespace.is_empty() {
+        matches!(event_namespace, "" | "default")
+    } else {
+        object_namespace == event_namespace
+    };
+    if valid {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        def,
+        str_at(obj, "/metadata/name"),
+        "involvedObject.namespace",
+        &format!("Invalid value: \"{object_namespace}\": does not match event.namespace"),
+    ))
 }
 
 /// Per-kind defaulting the real API server does for the built-in kinds served here.

@@ -512,6 +512,66 @@ async fn list_field_selectors() {
 }
 
 #[tokio::test]
+async fn events_live_in_the_namespace_of_their_object() {
+    let mut env = env().await;
+    let ns = env.namespace("event-ns").await;
+    let new_style: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(env.client.clone(), &ns);
+    let event = |name: &str, regarding: serde_json::Value| {
+        serde_json::from_value::<k8s_openapi::api::events::v1::Event>(json!({
+            "metadata": {"name": name},
+            "eventTime": "2024-01-01T00:00:00.000000Z",
+            "reportingController": "c", "reportingInstance": "i", "action": "A",
+            "regarding": regarding, "reason": "R", "type": "Normal",
+        }))
+        .unwrap()
+    };
+    // No namespace on the object, outside default/kube-system: refused.
+    let err = status(
+        new_style
+            .create(
+                &PostParams::default(),
+                &event("a", json!({"kind": "RayCluster", "name": "x"})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert_eq!(err.reason, "Invalid");
+    assert!(
+        err.message.ends_with(
+            "involvedObject.namespace: Invalid value: \"\": does not match event.namespace"
+        ),
+        "{}",
+        err.message
+    );
+    new_style
+        .create(
+            &PostParams::default(),
+            &event(
+                "b",
+                json!({"kind": "RayCluster", "name": "x", "namespace": ns}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    // Core events without an event time must match exactly.
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(env.client.clone(), &ns);
+    let legacy = serde_json::from_value(json!({
+        "metadata": {"name": "c"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "elsewhere"},
+        "reason": "R", "type": "Normal",
+    }))
+    .unwrap();
+    assert_eq!(
+        code(core.create(&PostParams::default(), &legacy).await),
+        422
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
 async fn list_pagination() {
     let mut env = env().await;
     let ns = env.namespace("pages").await;
