@@ -69,6 +69,7 @@ fn main() -> Result<(), BoxError> {
         .build_server(true)
         .build_client(true)
         .compile_well_known_types(true)
+        .codec_path("crate::codec::ProtoCodec")
         .extern_path(".google.protobuf", "::pbjson_types")
         // Our own Timestamp: protojson's JSON form (`...Z`), which pbjson-types does not write.
         .extern_path(".google.protobuf.Timestamp", "crate::Timestamp")

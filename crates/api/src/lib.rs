@@ -11,6 +11,8 @@
 //! * [`routes::ROUTES`]: the `google.api.http` bindings of every RPC.
 //! * [`swagger::FILES`]: Swagger 2.0 documents, one per proto file plus a merged one.
 
+pub mod codec;
+
 /// Messages, JSON (serde) implementations and gRPC services of package `proto`.
 #[allow(
     clippy::all,

@@ -11,8 +11,8 @@ use kuberay_api::proto::{ComputeTemplate, PodToleration};
 use serde::Serialize;
 
 use crate::CoreError;
-use crate::labels;
 use crate::quantity::Quantity;
+use crate::{labels, names};
 
 /// Memory unit written when a template is created without one.
 pub const DEFAULT_MEMORY_UNIT: &str = "Gi";
@@ -54,7 +54,8 @@ pub fn validate_create(
             "Memory unit {unit} is not a valid Kubernetes quantity suffix (invalid memory quantity \"{quantity}\": {error}). Please specify a valid value such as Mi or Gi."
         )));
     }
-    Ok(())
+    names::check_namespace(namespace)?;
+    names::check_object_name("Compute template name", &template.name)
 }
 
 fn memory_unit_or_default(unit: &str) -> &str {

@@ -9,7 +9,7 @@ use kuberay_api::proto::{self, ComputeTemplate};
 
 use crate::cluster::{self, ClusterSpecOptions};
 use crate::quantity::Quantity;
-use crate::{CoreError, crd, labels};
+use crate::{CoreError, crd, labels, names};
 
 /// Container name of the submitter pod.
 pub const SUBMITTER_CONTAINER: &str = "ray-job-submitter";
@@ -39,14 +39,16 @@ pub fn validate_create(namespace: &str, job: Option<&proto::RayJob>) -> Result<(
         return invalid("User who create the job is empty. Please specify a valid value.");
     }
     if job.cluster_selector.is_empty() {
-        return cluster::validate_cluster_spec(job.cluster_spec.as_ref());
-    }
-    match &job.cluster_spec {
-        Some(spec) if spec.head_group_spec.is_none() => invalid(
+        cluster::validate_cluster_spec(job.cluster_spec.as_ref())?;
+    } else if let Some(spec) = &job.cluster_spec
+        && spec.head_group_spec.is_none()
+    {
+        return invalid(
             "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one.",
-        ),
-        _ => Ok(()),
+        );
     }
+    names::check_namespace(namespace)?;
+    names::check_object_name("Job name", &job.name)
 }
 
 /// Builds the RayJob object (§3.1). `entrypointNumGpus` is stored, fixing the Go server's loss.

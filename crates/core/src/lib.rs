@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod job;
 pub mod labels;
+pub mod names;
 pub mod quantity;
 pub mod service;
 

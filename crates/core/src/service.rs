@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kuberay_api::proto::{self, ComputeTemplate};
 
 use crate::cluster::{self, ClusterSpecOptions};
-use crate::{CoreError, crd, labels};
+use crate::{CoreError, crd, labels, names};
 
 const EMPTY_SERVICE: &str = "Service is empty, please input a valid payload.";
 
@@ -39,7 +39,8 @@ pub fn validate_update(
         namespace,
         service,
         "User who updated the Service is empty. Please specify a valid value.",
-    )
+    )?;
+    names::check_object_name("Name", path_name)
 }
 
 fn validate(
@@ -65,7 +66,9 @@ fn validate(
     if service.user.is_empty() {
         return invalid(empty_user);
     }
-    cluster::validate_cluster_spec(service.cluster_spec.as_ref())
+    cluster::validate_cluster_spec(service.cluster_spec.as_ref())?;
+    names::check_namespace(namespace)?;
+    names::check_object_name("Service name", &service.name)
 }
 
 /// Builds the RayService object (§3.2). `annotation` is the timestamp annotation to write: the

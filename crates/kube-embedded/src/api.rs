@@ -19,12 +19,31 @@ use crate::watch;
 
 pub type Shared = Arc<Store>;
 
-pub fn router(store: Shared) -> axum::Router {
-    // The kube-apiserver accepts request bodies up to 3 MiB.
-    axum::Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
-        .with_state(store)
+#[derive(Clone)]
+pub struct App {
+    store: Shared,
+    /// Largest request body; larger ones are answered 413.
+    max_body_bytes: usize,
+}
+
+pub fn router(store: Shared, max_body_bytes: usize) -> axum::Router {
+    axum::Router::new().fallback(handle).with_state(App {
+        store,
+        max_body_bytes,
+    })
+}
+
+/// Reads the request body, up to `limit` bytes (413 `RequestEntityTooLarge` beyond, like the
+/// kube-apiserver).
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body of the request could not be read: {e}"
+        ))),
+    }
 }
 
 pub fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -170,12 +189,13 @@ fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
 }
 
 async fn handle(
-    State(store): State<Shared>,
+    State(app): State<App>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
+    let store = app.store;
     let segs: Vec<String> = uri
         .path()
         .split('/')
@@ -209,6 +229,10 @@ async fn handle(
         };
         query.insert("fieldSelector".into(), sel);
     }
+    let body = match read_body(body, app.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     match dispatch(store, method, target, query, headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

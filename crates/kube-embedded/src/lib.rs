@@ -8,6 +8,10 @@
 //! talks to it in-process; [`EmbeddedKube::router`] serves the same API over
 //! HTTP (e.g. for `kubectl --server http://127.0.0.1:PORT`).
 //!
+//! Custom resources are pruned, defaulted and validated against the KubeRay CRDs'
+//! structural schemas as kube-apiserver does (`crd_schema`); labels and annotations of
+//! every object are checked as `ValidateObjectMeta` checks them.
+//!
 //! See `STATUS.md` next to this crate for what is implemented and where the
 //! behaviour deliberately differs from a real cluster.
 
@@ -15,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod api;
+mod crd_schema;
 mod discovery;
+mod field;
 mod patch;
 mod protobuf;
 pub mod resources;
@@ -65,10 +71,15 @@ impl From<status::ApiError> for StoreError {
     }
 }
 
+/// The largest request body the embedded API accepts unless told otherwise
+/// ([`EmbeddedKube::with_max_body_bytes`]): 3 MiB, the kube-apiserver's default.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
 /// The embedded API server. Cheap to clone; all clones share one store.
 #[derive(Clone)]
 pub struct EmbeddedKube {
     store: Arc<store::Store>,
+    max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for EmbeddedKube {
@@ -88,7 +99,17 @@ impl EmbeddedKube {
     pub fn open(data_dir: &Path) -> Result<EmbeddedKube, OpenError> {
         Ok(EmbeddedKube {
             store: Arc::new(store::Store::open(data_dir)?),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         })
+    }
+
+    /// Sets the largest request body that [`EmbeddedKube::client`] and
+    /// [`EmbeddedKube::router`] (made after this call) accept; a larger one is answered with
+    /// 413 `RequestEntityTooLarge`, as the kube-apiserver answers. Default
+    /// [`DEFAULT_MAX_BODY_BYTES`].
+    pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> EmbeddedKube {
+        self.max_body_bytes = max_body_bytes;
+        self
     }
 
     /// Creates the namespace if it does not exist (idempotent).
@@ -128,6 +149,6 @@ impl EmbeddedKube {
 
     /// The API as an axum Router (serve it on a loopback listener for kubectl).
     pub fn router(&self) -> axum::Router {
-        api::router(self.store.clone())
+        api::router(self.store.clone(), self.max_body_bytes)
     }
 }

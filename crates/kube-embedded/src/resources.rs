@@ -33,6 +33,10 @@ pub struct ResourceDef {
     pub name_rule: NameRule,
     /// Field selector keys accepted besides `metadata.name` / `metadata.namespace`.
     pub extra_fields: &'static [&'static str],
+    /// How many times the kube-apiserver validates the labels and annotations of an update
+    /// (its generic checks twice, then the kind's own validation once or twice): each time adds
+    /// the same causes to a 422.
+    pub meta_checks_on_update: usize,
 }
 
 impl ResourceDef {
@@ -51,6 +55,26 @@ impl ResourceDef {
             self.plural.to_string()
         } else {
             format!("{}.{}", self.plural, self.group)
+        }
+    }
+
+    /// The group of `Invalid` errors: the API group, except for `events.k8s.io` Events, which
+    /// the kube-apiserver validates as core Events.
+    pub fn error_group(&self) -> &'static str {
+        if self.group == "events.k8s.io" {
+            ""
+        } else {
+            self.group
+        }
+    }
+
+    /// `RayCluster.ray.io` or `ConfigMap`, as in `... is invalid` messages (Go's
+    /// `GroupKind.String`).
+    pub fn qualified_kind(&self) -> String {
+        if self.error_group().is_empty() {
+            self.kind.to_string()
+        } else {
+            format!("{}.{}", self.kind, self.error_group())
         }
     }
 
@@ -129,6 +153,7 @@ const fn core(
         return_deleted_object: false,
         name_rule: NameRule::Subdomain,
         extra_fields: &[],
+        meta_checks_on_update: 4,
     }
 }
 
@@ -146,6 +171,7 @@ const fn ray(kind: &'static str, plural: &'static str, singular: &'static str) -
         return_deleted_object: false,
         name_rule: NameRule::Subdomain,
         extra_fields: &[],
+        meta_checks_on_update: 3,
     }
 }
 
@@ -169,6 +195,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         has_status_subresource: true,
         return_deleted_object: true,
         name_rule: NameRule::Label1035,
+        meta_checks_on_update: 3,
         ..core("Service", "services", "service", &["svc"])
     },
     ResourceDef {
@@ -179,12 +206,14 @@ pub static RESOURCES: &[ResourceDef] = &[
     },
     ResourceDef {
         extra_fields: CORE_EVENT_FIELDS,
+        meta_checks_on_update: 2,
         ..core("Event", "events", "event", &["ev"])
     },
     ResourceDef {
         group: "events.k8s.io",
         extra_fields: EVENTS_K8S_IO_FIELDS,
         short_names: &["ev"],
+        meta_checks_on_update: 3,
         ..core("Event", "events", "event", &[])
     },
     ray("RayCluster", "rayclusters", "raycluster"),

@@ -102,12 +102,18 @@ impl ApiError {
 
     /// 422 Invalid with one field cause.
     pub fn invalid(def: &ResourceDef, name: &str, field: &str, cause: &str) -> Self {
-        let mut d = details(name, def.group, def.kind);
+        let mut d = details(name, def.error_group(), def.kind);
         d["causes"] = json!([{ "reason": "FieldValueInvalid", "message": cause, "field": field }]);
         ApiError {
             code: 422,
             reason: "Invalid",
-            message: format!("{} \"{}\" is invalid: {}: {}", def.kind, name, field, cause),
+            message: format!(
+                "{} {} is invalid: {}: {}",
+                def.qualified_kind(),
+                crate::field::go_quote(name),
+                field,
+                cause
+            ),
             details: Some(d),
             list_meta: None,
         }
@@ -118,6 +124,17 @@ impl ApiError {
             code: 400,
             reason: "BadRequest",
             message: message.into(),
+            details: None,
+            list_meta: None,
+        }
+    }
+
+    /// 413, as the kube-apiserver answers a request body over its limit.
+    pub fn too_large(limit: usize) -> Self {
+        ApiError {
+            code: 413,
+            reason: "RequestEntityTooLarge",
+            message: format!("Request entity too large: limit is {limit}"),
             details: None,
             list_meta: None,
         }

@@ -44,6 +44,8 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::OpenError;
+use crate::crd_schema;
+use crate::field::{self, FieldError};
 use crate::resources::{self, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -1026,6 +1028,20 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
             map.insert("kind".into(), json!(def.kind));
         }
         Some(k) if k == def.kind => {}
+        Some(k) if def.custom => {
+            // The custom resource validator's `ValidateTypeMeta`.
+            let name = map
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let e = FieldError::invalid(
+                "kind",
+                field::BadValue::str(k),
+                format!("must be {}", def.kind),
+            );
+            return Err(field::invalid_as(def.group, k, name, &[e]));
+        }
         Some(k) => {
             return Err(ApiError::bad_request(format!(
                 "the kind in the data ({k}) does not match the expected kind ({})",
@@ -1088,6 +1104,10 @@ fn prepare_create(
 ) -> Result<Value, ApiError> {
     check_type(def, &mut obj)?;
     check_namespace(def, path_ns, &mut obj)?;
+    let crd = crd_schema::for_def(def);
+    if let Some(crd) = crd {
+        crd.coerce(&mut obj);
+    }
     let meta = obj["metadata"].as_object_mut().expect("checked");
     let mut name = meta
         .get("name")
@@ -1112,9 +1132,14 @@ fn prepare_create(
         name = format!("{gen_name}{}", random_suffix());
         meta.insert("name".into(), json!(name));
     }
-    if let Some(msg) = validation::check_name(def.name_rule, &name) {
-        return Err(ApiError::invalid(def, &name, "metadata.name", &msg));
-    }
+    // ValidateObjectMeta: the name, labels and annotations (all reported together).
+    let generate_name = str_at(&obj, "/metadata/generateName").to_string();
+    let mut errs = validation::name_errors(def.name_rule, &generate_name, &name);
+    errs.extend(validation::labels_and_annotations(
+        def,
+        &mut obj["metadata"],
+    )?);
+    let meta = obj["metadata"].as_object_mut().expect("checked");
     if meta
         .get("resourceVersion")
         .and_then(Value::as_str)
@@ -1139,6 +1164,13 @@ fn prepare_create(
         obj.as_object_mut().expect("object").remove("status");
     }
     apply_kind_defaults(def, &mut obj, true)?;
+    if let Some(crd) = crd {
+        crd.validate(&obj, None, &mut errs);
+        crd.encode(&mut obj);
+    }
+    if !errs.is_empty() {
+        return Err(field::invalid(def, &name, &errs));
+    }
     validate_event_namespace(def, &obj)?;
     Ok(obj)
 }
@@ -1246,6 +1278,10 @@ fn prepare_update(
 ) -> Result<Value, ApiError> {
     check_type(def, &mut new)?;
     check_namespace(def, Some(ns), &mut new)?;
+    let crd = crd_schema::for_def(def);
+    if let Some(crd) = crd {
+        crd.coerce(&mut new);
+    }
     let body_name = str_at(&new, "/metadata/name");
     if body_name != name {
         return Err(ApiError::bad_request(format!(
@@ -1348,11 +1384,15 @@ fn prepare_update(
                     .and_then(Value::as_array)
                     .is_some_and(|a| a.iter().any(|f| !old_f.contains(&f)));
                 if added {
-                    return Err(ApiError::invalid(
+                    return Err(field::invalid(
                         def,
                         name,
-                        "metadata.finalizers",
-                        "Forbidden: no new finalizers can be added if the object is being deleted",
+                        &[FieldError::new(
+                            field::ErrorType::Forbidden,
+                            "metadata.finalizers",
+                            field::BadValue::Omit,
+                            "no new finalizers can be added if the object is being deleted",
+                        )],
                     ));
                 }
             }
@@ -1367,6 +1407,29 @@ fn prepare_update(
         }
     };
     out["metadata"]["resourceVersion"] = json!(old_rv);
+    let mut errs = Vec::new();
+    match target {
+        Target::Main => {
+            let meta_errs = validation::labels_and_annotations(def, &mut out["metadata"])?;
+            for _ in 0..def.meta_checks_on_update {
+                errs.extend(meta_errs.iter().cloned());
+            }
+            if let Some(crd) = crd {
+                crd.validate(&out, Some(old), &mut errs);
+            }
+        }
+        Target::Status => {
+            if let Some(crd) = crd {
+                crd.validate_status(&out, old, &mut errs);
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(field::invalid(def, name, &errs));
+    }
+    if let Some(crd) = crd {
+        crd.encode(&mut out);
+    }
     Ok(out)
 }
 

@@ -1605,3 +1605,757 @@ async fn pods_and_services_delete_return_the_object() {
     );
     env.cleanup().await;
 }
+
+// ---------------------------------------------------------------- ray.io schemas (CRD validation)
+
+/// `spec.managedBy` of objects that a running KubeRay operator must leave alone (it does not
+/// reconcile what MultiKueue manages), so that a test can compare them over time.
+const MULTIKUEUE: &str = "kueue.x-k8s.io/multikueue";
+
+/// The smallest RayCluster spec the CRD's schema accepts.
+fn head_spec() -> Value {
+    json!({"rayStartParams": {}, "template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.9.0"}
+    ]}}})
+}
+
+fn rc_body(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "ray.io/v1",
+        "kind": "RayCluster",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+/// The causes of a 422 as (field, reason, message).
+fn causes(s: &kube::core::Status) -> Vec<(String, String, String)> {
+    s.details
+        .as_ref()
+        .map(|d| {
+            d.causes
+                .iter()
+                .map(|c| (c.field.clone(), c.reason.clone(), c.message.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// kube-apiserver's addition when CEL rules were skipped because of a type, required, enum,
+/// length or count error.
+const RULES_NOT_CHECKED: &str = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/// POSTs `body` to `plural` in `ns`, expects 422 Invalid for `kind`/`name`, and checks that
+/// nothing was stored.
+async fn refused_create(
+    client: &kube::Client,
+    ns: &str,
+    plural: &str,
+    kind: &str,
+    name: &str,
+    body: Value,
+) -> Box<kube::core::Status> {
+    let s = status(
+        raw(
+            client,
+            "POST",
+            &format!("/apis/ray.io/v1/namespaces/{ns}/{plural}"),
+            body,
+        )
+        .await
+        .expect_err("the create must be refused"),
+    );
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+    let d = s.details.as_ref().unwrap();
+    assert_eq!(
+        (d.name.as_str(), d.group.as_str(), d.kind.as_str()),
+        (name, "ray.io", kind)
+    );
+    assert!(
+        s.message
+            .starts_with(&format!("{kind}.ray.io \"{name}\" is invalid: ")),
+        "{}",
+        s.message
+    );
+    let got = raw(
+        client,
+        "GET",
+        &format!("/apis/ray.io/v1/namespaces/{ns}/{plural}/{name}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(code(got), 404, "nothing is stored");
+    s
+}
+
+#[tokio::test]
+async fn ray_objects_whose_fields_do_not_fit_the_crd_types_are_refused() {
+    let mut env = env().await;
+    let ns = env.namespace("crdtypes").await;
+    let c = &env.client;
+
+    // an object where the schema has an object
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "head-string",
+        rc_body("head-string", json!({"headGroupSpec": "x"})),
+    )
+    .await;
+    let head = "spec.headGroupSpec: Invalid value: \"string\": spec.headGroupSpec in body must be of type object: \"string\"";
+    assert_eq!(
+        s.message,
+        format!("RayCluster.ray.io \"head-string\" is invalid: [{head}, {RULES_NOT_CHECKED}]")
+    );
+    assert_eq!(
+        causes(&s)[0],
+        (
+            "spec.headGroupSpec".to_string(),
+            "FieldValueTypeInvalid".to_string(),
+            "Invalid value: \"string\": spec.headGroupSpec in body must be of type object: \"string\"".to_string()
+        )
+    );
+    assert_eq!(
+        causes(&s)[1],
+        (
+            "<nil>".to_string(),
+            "FieldValueInvalid".to_string(),
+            "Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".to_string()
+        )
+    );
+
+    // an object where the schema has a list, and a string in a list of objects
+    let containers = "spec.headGroupSpec.template.spec.containers";
+    for (name, value, field, want) in [
+        (
+            "containers-object",
+            json!({}),
+            containers.to_string(),
+            "array: \"object\"",
+        ),
+        (
+            "containers-strings",
+            json!(["x"]),
+            format!("{containers}[0]"),
+            "object: \"string\"",
+        ),
+    ] {
+        let mut spec = json!({"headGroupSpec": head_spec()});
+        spec["headGroupSpec"]["template"]["spec"]["containers"] = value;
+        let s = refused_create(
+            c,
+            &ns,
+            "rayclusters",
+            "RayCluster",
+            name,
+            rc_body(name, spec),
+        )
+        .await;
+        let (got, _) = want.split_once(':').unwrap();
+        let typ = want.split('"').nth(1).unwrap();
+        assert_eq!(
+            causes(&s)[0],
+            (
+                field.clone(),
+                "FieldValueTypeInvalid".to_string(),
+                format!(
+                    "Invalid value: \"{typ}\": {field} in body must be of type {got}: \"{typ}\""
+                )
+            ),
+            "{name}"
+        );
+    }
+
+    // a number where the schema has a string, a string where it has an integer
+    let mut spec = json!({"rayVersion": 5, "headGroupSpec": head_spec(),
+        "workerGroupSpecs": [{"groupName": "g", "replicas": "three", "minReplicas": 0,
+                              "maxReplicas": 3, "rayStartParams": {}, "template": {}}]});
+    spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] = json!(true);
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "numbers",
+        rc_body("numbers", spec),
+    )
+    .await;
+    let got = causes(&s);
+    for (field, typ, want) in [
+        ("spec.rayVersion", "integer", "string"),
+        ("spec.workerGroupSpecs[0].replicas", "string", "integer"),
+        (
+            "spec.headGroupSpec.template.spec.containers[0].image",
+            "boolean",
+            "string",
+        ),
+    ] {
+        let cause = (
+            field.to_string(),
+            "FieldValueTypeInvalid".to_string(),
+            format!("Invalid value: \"{typ}\": {field} in body must be of type {want}: \"{typ}\""),
+        );
+        assert!(got.contains(&cause), "{cause:?} in {got:?}");
+    }
+    assert_eq!(got.len(), 4, "{got:?}");
+
+    // required fields missing
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "no-head",
+        rc_body("no-head", json!({"rayVersion": "2.9.0"})),
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        format!(
+            "RayCluster.ray.io \"no-head\" is invalid: [spec.headGroupSpec: Required value, {RULES_NOT_CHECKED}]"
+        )
+    );
+    assert_eq!(
+        causes(&s)[0],
+        (
+            "spec.headGroupSpec".to_string(),
+            "FieldValueRequired".to_string(),
+            "Required value".to_string()
+        )
+    );
+    let mut spec = json!({"headGroupSpec": head_spec()});
+    spec["headGroupSpec"]["template"]["spec"]["containers"][0] = json!({"image": "i"});
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "no-name",
+        rc_body("no-name", spec),
+    )
+    .await;
+    assert_eq!(
+        causes(&s)[0].0,
+        "spec.headGroupSpec.template.spec.containers[0].name"
+    );
+
+    // a value outside an enum; a quantity that does not match its pattern
+    let spec = json!({"headGroupSpec": head_spec(), "upgradeStrategy": {"type": "Sometimes"}});
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "enum",
+        rc_body("enum", spec),
+    )
+    .await;
+    assert_eq!(
+        causes(&s)[0],
+        (
+            "spec.upgradeStrategy.type".to_string(),
+            "FieldValueNotSupported".to_string(),
+            "Unsupported value: \"Sometimes\": supported values: \"Recreate\", \"None\""
+                .to_string()
+        )
+    );
+    let mut spec = json!({"headGroupSpec": head_spec()});
+    spec["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"] =
+        json!({"limits": {"cpu": "lots"}});
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "quantity",
+        rc_body("quantity", spec),
+    )
+    .await;
+    let field = "spec.headGroupSpec.template.spec.containers[0].resources.limits.cpu";
+    let pattern = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
+    assert_eq!(
+        s.message,
+        format!(
+            "RayCluster.ray.io \"quantity\" is invalid: {field}: Invalid value: \"lots\": {field} in body should match '{pattern}'"
+        )
+    );
+
+    // duplicate keys of a list of type map
+    let mut spec = json!({"headGroupSpec": head_spec()});
+    spec["headGroupSpec"]["template"]["spec"]["containers"] = json!([
+        {"name": "ray-head", "image": "a"}, {"name": "ray-head", "image": "b"}
+    ]);
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "dup",
+        rc_body("dup", spec),
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        "RayCluster.ray.io \"dup\" is invalid: spec.headGroupSpec.template.spec.containers[1]: Duplicate value: {\"name\":\"ray-head\"}"
+    );
+
+    // a CEL rule of the CRD
+    let spec = json!({"headGroupSpec": head_spec(), "managedBy": "someone"});
+    let s = refused_create(
+        c,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "managed",
+        rc_body("managed", spec),
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        "RayCluster.ray.io \"managed\" is invalid: spec.managedBy: Invalid value: \"string\": the managedBy field value must be either 'ray.io/kuberay-operator' or 'kueue.x-k8s.io/multikueue'"
+    );
+
+    // a minimum (RayService), and the RayJob's deletion strategy rules
+    let s = refused_create(
+        c,
+        &ns,
+        "rayservices",
+        "RayService",
+        "delay",
+        json!({"apiVersion": "ray.io/v1", "kind": "RayService", "metadata": {"name": "delay"},
+               "spec": {"rayClusterConfig": {"headGroupSpec": head_spec()},
+                        "rayClusterDeletionDelaySeconds": -1}}),
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        "RayService.ray.io \"delay\" is invalid: spec.rayClusterDeletionDelaySeconds: Invalid value: -1: spec.rayClusterDeletionDelaySeconds in body should be greater than or equal to 0"
+    );
+    let s = refused_create(
+        c,
+        &ns,
+        "rayjobs",
+        "RayJob",
+        "deletion",
+        json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "deletion"},
+               "spec": {"entrypoint": "true", "deletionStrategy": {"onSuccess": {"policy": "DeleteCluster"}}}}),
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        "RayJob.ray.io \"deletion\" is invalid: spec.deletionStrategy: Invalid value: \"object\": deletionStrategy requires either BOTH onSuccess and onFailure, OR the deletionRules field (cannot be empty)"
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn ray_object_updates_are_validated_against_the_crd() {
+    let mut env = env().await;
+    let ns = env.namespace("crdupdate").await;
+    let rc = rayclusters(&env.client, &ns);
+    let uri = format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters/r");
+    // Managed by another controller (MultiKueue), so that a running KubeRay operator leaves it
+    // alone while the test compares it.
+    let spec = json!({"headGroupSpec": head_spec(), "managedBy": MULTIKUEUE});
+    raw(
+        &env.client,
+        "POST",
+        &format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters"),
+        rc_body("r", spec),
+    )
+    .await
+    .unwrap();
+    let before = raw(&env.client, "GET", &uri, Value::Null).await.unwrap();
+
+    // PUT with a bad type
+    let mut bad = before.clone();
+    bad["spec"]["headGroupSpec"]["template"]["spec"]["containers"] = json!({});
+    let s = status(raw(&env.client, "PUT", &uri, bad).await.unwrap_err());
+    assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        causes(&s)[0].0,
+        "spec.headGroupSpec.template.spec.containers"
+    );
+
+    // merge patch: a required field removed, a transition rule broken
+    let s = status(
+        rc.patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"headGroupSpec": null}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        s.message,
+        format!(
+            "RayCluster.ray.io \"r\" is invalid: [spec.headGroupSpec: Required value, {RULES_NOT_CHECKED}]"
+        )
+    );
+    let s = status(
+        rc.patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"managedBy": "ray.io/kuberay-operator"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        s.message,
+        "RayCluster.ray.io \"r\" is invalid: spec.managedBy: Invalid value: \"string\": the managedBy field is immutable"
+    );
+
+    // a bad label: reported three times (generic metadata checks twice, the CRD's once)
+    let s = status(
+        rc.patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"bad key!": "v"}}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(causes(&s).len(), 3, "{:?}", causes(&s));
+    assert!(causes(&s).iter().all(|c| c.0 == "metadata.labels"));
+
+    let after = raw(&env.client, "GET", &uri, Value::Null).await.unwrap();
+    assert_eq!(after, before, "refused updates change nothing");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn ray_object_unknown_fields_are_pruned_and_defaults_applied() {
+    let mut env = env().await;
+    let ns = env.namespace("crdprune").await;
+    let rc = rayclusters(&env.client, &ns);
+    let mut head = head_spec();
+    head["bogus"] = json!("head");
+    head["rayStartParams"] = json!({"num-cpus": "1", "anything": "kept"});
+    head["template"]["metadata"] = json!({"labels": {"app": "x"}, "annotations": {"a": "b"},
+                                           "generateName": "pruned-", "bogus": 1});
+    head["template"]["spec"]["containers"][0]["bogus"] = json!({"deep": true});
+    head["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 8265}]);
+    let mut body = rc_body(
+        "p",
+        json!({"headGroupSpec": head, "bogus": [1, 2], "managedBy": MULTIKUEUE,
+               "workerGroupSpecs": [{"groupName": "g", "rayStartParams": {}, "template": {}}]}),
+    );
+    body["bogus"] = json!({"top": "level"});
+    body["metadata"]["labels"] = json!({"keep": "me"});
+    let created = raw(
+        &env.client,
+        "POST",
+        &format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters"),
+        body,
+    )
+    .await
+    .unwrap();
+    let got = raw(
+        &env.client,
+        "GET",
+        &format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters/p"),
+        Value::Null,
+    )
+    .await
+    .unwrap();
+    for v in [&created, &got] {
+        assert!(v.get("bogus").is_none(), "{v}");
+        assert!(v["spec"].get("bogus").is_none());
+        let head = &v["spec"]["headGroupSpec"];
+        assert!(head.get("bogus").is_none());
+        assert_eq!(
+            head["rayStartParams"],
+            json!({"num-cpus": "1", "anything": "kept"})
+        );
+        assert_eq!(
+            head["template"]["metadata"],
+            json!({"labels": {"app": "x"}, "annotations": {"a": "b"}})
+        );
+        let container = &head["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container,
+            &json!({"name": "ray-head", "image": "rayproject/ray:2.9.0",
+                    "ports": [{"containerPort": 8265, "protocol": "TCP"}]})
+        );
+        assert_eq!(v["metadata"]["labels"], json!({"keep": "me"}));
+        let worker = &v["spec"]["workerGroupSpecs"][0];
+        assert_eq!(
+            (
+                &worker["minReplicas"],
+                &worker["maxReplicas"],
+                &worker["numOfHosts"],
+                &worker["replicas"]
+            ),
+            (&json!(0), &json!(2147483647), &json!(1), &json!(0))
+        );
+    }
+
+    // a patch that only adds unknown fields changes nothing
+    let rv = got["metadata"]["resourceVersion"].clone();
+    let patched = rc
+        .patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"bogus": 1, "headGroupSpec": {"bogus": 2}}})),
+        )
+        .await
+        .unwrap();
+    assert!(patched.data["spec"].get("bogus").is_none());
+    assert!(patched.data["spec"]["headGroupSpec"].get("bogus").is_none());
+    assert_eq!(json!(patched.metadata.resource_version), rv);
+
+    // status: unknown fields pruned there too
+    let st = rc
+        .patch_status(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"state": "ready", "bogus": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st.data["status"], json!({"state": "ready"}));
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn ray_object_status_writes_are_validated() {
+    let mut env = env().await;
+    let ns = env.namespace("crdstatus").await;
+    let rc = rayclusters(&env.client, &ns);
+    raw(
+        &env.client,
+        "POST",
+        &format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters"),
+        rc_body(
+            "s",
+            json!({"headGroupSpec": head_spec(), "managedBy": MULTIKUEUE}),
+        ),
+    )
+    .await
+    .unwrap();
+    let ok = rc
+        .patch_status(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"state": "ready", "lastUpdateTime": "2024-01-02T03:04:05Z"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let before = serde_json::to_value(&ok).unwrap();
+    for (new_status, field, message) in [
+        (
+            json!({"lastUpdateTime": "garbage"}),
+            "status.lastUpdateTime",
+            "Invalid value: \"garbage\": lastUpdateTime in body must be of type date-time: \"garbage\"",
+        ),
+        (
+            json!({"state": 5}),
+            "status.state",
+            "Invalid value: \"integer\": state in body must be of type string: \"integer\"",
+        ),
+        (
+            json!({"readyWorkerReplicas": "x"}),
+            "status.readyWorkerReplicas",
+            "Invalid value: \"string\": readyWorkerReplicas in body must be of type integer: \"string\"",
+        ),
+    ] {
+        let s = status(
+            rc.patch_status(
+                "s",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": new_status })),
+            )
+            .await
+            .unwrap_err(),
+        );
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{s:?}");
+        assert_eq!(
+            causes(&s)[0],
+            (
+                field.to_string(),
+                "FieldValueTypeInvalid".to_string(),
+                message.to_string()
+            )
+        );
+    }
+    let after = serde_json::to_value(rc.get("s").await.unwrap()).unwrap();
+    assert_eq!(after, before, "refused status writes change nothing");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn labels_and_annotations_are_validated() {
+    let mut env = env().await;
+    let ns = env.namespace("labels").await;
+    let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), &ns);
+    const NAME_PART: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    const VALUE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    let long = "v".repeat(64);
+    let cases: Vec<(Value, String)> = vec![
+        (
+            json!({"labels": {"bad key!": "v"}}),
+            format!("metadata.labels: Invalid value: \"bad key!\": {NAME_PART}"),
+        ),
+        (
+            json!({"labels": {"k": "bad value!"}}),
+            format!("metadata.labels: Invalid value: \"bad value!\": {VALUE}"),
+        ),
+        (
+            json!({"labels": {"k": long}}),
+            format!("metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters"),
+        ),
+        (
+            json!({"labels": {"/k": "v"}}),
+            "metadata.labels: Invalid value: \"/k\": prefix part must be non-empty".to_string(),
+        ),
+        (
+            json!({"annotations": {"bad key!": "v"}}),
+            format!("metadata.annotations: Invalid value: \"bad key!\": {NAME_PART}"),
+        ),
+        (
+            json!({"annotations": {"a_b/c": "v"}}),
+            "metadata.annotations: Invalid value: \"a_b/c\": prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')".to_string(),
+        ),
+        (
+            json!({"annotations": {"big": "x".repeat(256 * 1024)}}),
+            "metadata.annotations: Too long: may not be more than 262144 bytes".to_string(),
+        ),
+    ];
+    for (i, (meta, want)) in cases.iter().enumerate() {
+        let name = format!("c{i}");
+        let mut m = meta.clone();
+        m["name"] = json!(name);
+        let c: ConfigMap = serde_json::from_value(json!({"metadata": m})).unwrap();
+        let s = status(api.create(&PostParams::default(), &c).await.unwrap_err());
+        assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"), "{want}");
+        assert_eq!(
+            s.message,
+            format!("ConfigMap \"{name}\" is invalid: {want}")
+        );
+        let d = s.details.as_ref().unwrap();
+        assert_eq!(
+            (d.kind.as_str(), d.name.as_str()),
+            ("ConfigMap", name.as_str())
+        );
+        let field = want.split(':').next().unwrap();
+        assert_eq!(d.causes[0].field, field);
+        assert!(
+            api.get_opt(&name).await.unwrap().is_none(),
+            "nothing stored"
+        );
+    }
+
+    // valid keys and values, then an update that adds a bad one
+    let good: ConfigMap = serde_json::from_value(json!({"metadata": {
+        "name": "good",
+        "labels": {"example.com/MyName": "", "a.b_c-d": "x.Y_z-1"},
+        "annotations": {"Example.COM/Any": "anything goes: {}"},
+    }}))
+    .unwrap();
+    api.create(&PostParams::default(), &good).await.unwrap();
+    let s = status(
+        api.patch(
+            "good",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"bad key!": "v"}}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        s.message,
+        format!(
+            "ConfigMap \"good\" is invalid: metadata.labels: Invalid value: \"bad key!\": {NAME_PART}"
+        )
+    );
+    // The kube-apiserver checks the metadata of a ConfigMap update four times over (generic
+    // checks twice, ValidateConfigMapUpdate twice), each adding its cause.
+    assert_eq!(causes(&s).len(), 4, "{:?}", causes(&s));
+    let got = api.get("good").await.unwrap();
+    assert!(!got.metadata.labels.unwrap().contains_key("bad key!"));
+
+    // a name and a label wrong at once: both reported
+    let c: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "Bad_Name", "labels": {"bad key!": "v"}}}),
+    )
+    .unwrap();
+    let s = status(api.create(&PostParams::default(), &c).await.unwrap_err());
+    assert!(
+        s.message.starts_with("ConfigMap \"Bad_Name\" is invalid: [metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"),
+        "{}",
+        s.message
+    );
+    assert!(
+        s.message.ends_with(&format!(
+            ", metadata.labels: Invalid value: \"bad key!\": {NAME_PART}]"
+        )),
+        "{}",
+        s.message
+    );
+
+    // the same on a custom resource and on a namespace
+    let mut body = rc_body("labelled", json!({"headGroupSpec": head_spec()}));
+    body["metadata"]["annotations"] = json!({"bad key!": "v"});
+    let s = refused_create(
+        &env.client,
+        &ns,
+        "rayclusters",
+        "RayCluster",
+        "labelled",
+        body,
+    )
+    .await;
+    assert_eq!(
+        s.message,
+        format!(
+            "RayCluster.ray.io \"labelled\" is invalid: metadata.annotations: Invalid value: \"bad key!\": {NAME_PART}"
+        )
+    );
+    let nsapi: Api<Namespace> = Api::all(env.client.clone());
+    let bad_ns = unique("badlabel");
+    let n: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": bad_ns, "labels": {"k": "bad value!"}}}),
+    )
+    .unwrap();
+    let s = status(nsapi.create(&PostParams::default(), &n).await.unwrap_err());
+    assert_eq!(
+        s.message,
+        format!(
+            "Namespace \"{bad_ns}\" is invalid: metadata.labels: Invalid value: \"bad value!\": {VALUE}"
+        )
+    );
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_are_refused() {
+    let mut env = env().await;
+    let ns = env.namespace("toolarge").await;
+    // Over the kube-apiserver's default limit, 3 MiB (the embedded store's default too).
+    let body = json!({"metadata": {"name": "big"}, "data": {"k": "x".repeat(3 * 1024 * 1024)}});
+    let s = status(
+        raw(
+            &env.client,
+            "POST",
+            &format!("/api/v1/namespaces/{ns}/configmaps"),
+            body,
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728"
+        )
+    );
+    env.cleanup().await;
+}

@@ -155,6 +155,55 @@ async fn router_serves_http() {
     server.abort();
 }
 
+#[tokio::test]
+async fn request_body_limit_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let kube = EmbeddedKube::open(dir.path())
+        .unwrap()
+        .with_max_body_bytes(8 * 1024 * 1024);
+    kube.ensure_namespace("default").unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(kube.client(), "default");
+    // Over the default 3 MiB, under the configured limit: accepted, also over HTTP.
+    let big = |name: &str, size: usize| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "x".repeat(size)}}))
+            .unwrap()
+    };
+    api.create(&PostParams::default(), &big("four", 4 << 20))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, kube.router()).into_future());
+    let http = kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap()))
+        .unwrap();
+    let remote: Api<ConfigMap> = Api::namespaced(http, "default");
+    remote
+        .create(&PostParams::default(), &big("five", 5 << 20))
+        .await
+        .unwrap();
+    // Over it: 413 with the kube-apiserver's Status, nothing stored.
+    for api in [&api, &remote] {
+        match api
+            .create(&PostParams::default(), &big("nine", 9 << 20))
+            .await
+        {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(
+                    (s.code, s.reason.as_str(), s.message.as_str()),
+                    (
+                        413,
+                        "RequestEntityTooLarge",
+                        "Request entity too large: limit is 8388608"
+                    )
+                );
+            }
+            other => panic!("expected 413, got {other:?}"),
+        }
+    }
+    assert!(api.get_opt("nine").await.unwrap().is_none());
+    server.abort();
+}
+
 /// Child side of `acknowledged_writes_survive_kill_9`: writes until killed.
 #[tokio::test]
 async fn child_writer_process() {

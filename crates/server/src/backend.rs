@@ -87,7 +87,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("creating the data directory {}", dir.display()))?;
             let store = EmbeddedKube::open(&dir)
-                .with_context(|| format!("opening the embedded store in {}", dir.display()))?;
+                .with_context(|| format!("opening the embedded store in {}", dir.display()))?
+                .with_max_body_bytes(config.http_max_body_bytes);
             for namespace in EMBEDDED_NAMESPACES {
                 store
                     .ensure_namespace(namespace)

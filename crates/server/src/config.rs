@@ -22,7 +22,9 @@ pub enum BackendKind {
 #[command(
     name = "kuberay-apiserver",
     version,
-    about = "KubeRay API server: gRPC and HTTP/JSON APIs for Ray clusters, jobs and services"
+    about = "KubeRay API server: gRPC and HTTP/JSON APIs for Ray clusters, jobs and services",
+    // A repeated flag takes its last value, as with Go's flag package.
+    args_override_self = true
 )]
 pub struct Config {
     /// gRPC listen address (`:PORT` or `HOST:PORT`).
@@ -88,8 +90,9 @@ pub struct Config {
     #[arg(long = "shutdown-delay", env = "KUBERAY_APISERVER_SHUTDOWN_DELAY", default_value = "0s", value_parser = parse_go_duration)]
     pub shutdown_delay: Duration,
 
-    /// Largest HTTP request body accepted, in bytes.
-    #[arg(long = "http-max-body-bytes", env = "KUBERAY_APISERVER_HTTP_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    /// Largest HTTP request body accepted, in bytes; like the gRPC receive limit, well above
+    /// what Kubernetes accepts in one object (about 3 MiB).
+    #[arg(long = "http-max-body-bytes", env = "KUBERAY_APISERVER_HTTP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
 
     /// Where the job-submission calls find a cluster's Ray dashboard, e.g.
@@ -113,6 +116,47 @@ pub struct Config {
     /// Timeout of each call to a Ray dashboard (Go duration syntax).
     #[arg(long = "dashboard-timeout", env = "KUBERAY_APISERVER_DASHBOARD_TIMEOUT", default_value = "2s", value_parser = parse_go_duration)]
     pub dashboard_timeout: Duration,
+
+    /// How long a client may take to send a request's headers (HTTP/1): counted from the
+    /// connection's start, or from the end of the previous response on a kept-alive connection,
+    /// so it also closes HTTP/1 connections that stay idle that long.
+    #[arg(long = "http-header-read-timeout", env = "KUBERAY_APISERVER_HTTP_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = parse_positive_go_duration)]
+    pub http_header_read_timeout: Duration,
+
+    /// A connection (either port, HTTP/1 or HTTP/2) with no request in progress for this long is
+    /// closed (HTTP/2: GOAWAY).
+    #[arg(long = "idle-timeout", env = "KUBERAY_APISERVER_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_positive_go_duration)]
+    pub idle_timeout: Duration,
+
+    /// Largest number of requests in progress at once on one HTTP/2 connection (gRPC port and
+    /// HTTP/2 on the HTTP port), advertised as SETTINGS_MAX_CONCURRENT_STREAMS.
+    #[arg(long = "http2-max-concurrent-streams", env = "KUBERAY_APISERVER_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 250, value_parser = clap::value_parser!(u32).range(1..))]
+    pub http2_max_concurrent_streams: u32,
+
+    /// How often an HTTP/2 connection that has been silent is pinged.
+    #[arg(long = "http2-keepalive-interval", env = "KUBERAY_APISERVER_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_positive_go_duration)]
+    pub http2_keepalive_interval: Duration,
+
+    /// How long a ping may stay unanswered before the connection is closed as dead.
+    #[arg(long = "http2-keepalive-timeout", env = "KUBERAY_APISERVER_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_positive_go_duration)]
+    pub http2_keepalive_timeout: Duration,
+
+    /// Largest number of open connections per port; 0 derives it from the open-file limit
+    /// (`min(4096, (RLIMIT_NOFILE - 64) / 4)`). See `listen` for what happens at the limit.
+    #[arg(
+        long = "max-connections",
+        env = "KUBERAY_APISERVER_MAX_CONNECTIONS",
+        default_value_t = 0
+    )]
+    pub max_connections: usize,
+
+    /// Largest gRPC request message accepted, in bytes (larger: RESOURCE_EXHAUSTED).
+    #[arg(long = "grpc-max-receive-bytes", env = "KUBERAY_APISERVER_GRPC_MAX_RECEIVE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub grpc_max_receive_bytes: u32,
+
+    /// Deadline of every V2 proxy request except watches (Go duration syntax).
+    #[arg(long = "v2-timeout", env = "KUBERAY_APISERVER_V2_TIMEOUT", default_value = "60s", value_parser = parse_positive_go_duration)]
+    pub v2_timeout: Duration,
 }
 
 impl Config {
@@ -137,7 +181,7 @@ impl Config {
 }
 
 /// Long flags that Go's `flag` package also accepts with a single dash.
-const GO_FLAGS: [&str; 14] = [
+const GO_FLAGS: [&str; 22] = [
     "rpcPortFlag",
     "httpPortFlag",
     "grpc_timeout",
@@ -152,6 +196,14 @@ const GO_FLAGS: [&str; 14] = [
     "embedded-kube-listen",
     "shutdown-delay",
     "http-max-body-bytes",
+    "http-header-read-timeout",
+    "idle-timeout",
+    "http2-max-concurrent-streams",
+    "http2-keepalive-interval",
+    "http2-keepalive-timeout",
+    "max-connections",
+    "grpc-max-receive-bytes",
+    "v2-timeout",
 ];
 
 /// Rewrites `-name[=value]` to `--name[=value]` for the known long flags.
@@ -199,6 +251,14 @@ pub fn parse_go_bool(text: &str) -> Result<bool, String> {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
         _ => Err(format!("invalid boolean value {text:?}")),
+    }
+}
+
+/// A Go duration that is not zero (a timeout of zero would close everything at once).
+pub fn parse_positive_go_duration(text: &str) -> Result<Duration, String> {
+    match parse_go_duration(text)? {
+        Duration::ZERO => Err(format!("duration {text:?} must be greater than zero")),
+        duration => Ok(duration),
     }
 }
 

@@ -320,9 +320,12 @@ impl Dashboard {
             if reply.status == StatusCode::INTERNAL_SERVER_ERROR
                 && text.contains("Please use a different submission_id")
             {
-                return Err(ApiError::plain(format!(
-                    "submission ID '{submission_id}' already used, Please use a different submission_id"
-                )));
+                return Err(ApiError::with_code(
+                    Code::AlreadyExists,
+                    format!(
+                        "submission ID '{submission_id}' already used, Please use a different submission_id"
+                    ),
+                ));
             }
             let message = format!("SubmitJob fail: {} {text}", reply.status_line());
             return Err(by_status(reply.status, message));

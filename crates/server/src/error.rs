@@ -107,6 +107,17 @@ impl ApiError {
         }
     }
 
+    /// The error of a failed Kubernetes call: `build` words it as the RPC does, from the client
+    /// error's text; the code then says whose fault it was where that does not depend on the
+    /// RPC ([`kube_code`]), so that clients know whether to fix the request or retry.
+    pub fn from_kube(error: &kube::Error, build: impl FnOnce(String) -> ApiError) -> Self {
+        let mut built = build(kube_text(error));
+        if let Some(code) = kube_code(error) {
+            built.code = code;
+        }
+        built
+    }
+
     fn user(code: Code, external: &str, chain: String) -> Self {
         Self {
             code,
@@ -124,9 +135,28 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Longest message sent to a client. Messages repeat parts of the request (names, values, the
+/// Kubernetes API server's texts); a longer one is cut, so no input makes an answer or a
+/// `grpc-message` header grow with it.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        let total = message.len();
+        message.truncate(end);
+        message.push_str(&format!("... (message cut, {total} bytes)"));
+    }
+    message
+}
+
 impl From<ApiError> for tonic::Status {
     fn from(error: ApiError) -> Self {
-        tonic::Status::new(error.code, error.message())
+        tonic::Status::new(error.code, bounded(error.message()))
     }
 }
 
@@ -175,7 +205,7 @@ pub fn error_response(status: StatusCode, code: Code, message: &str) -> Response
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        error_response(http_status(self.code), self.code, &self.message())
+        error_response(http_status(self.code), self.code, &bounded(self.message()))
     }
 }
 
@@ -185,6 +215,26 @@ pub fn kube_text(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The code of a Kubernetes failure that is the same whatever the RPC: the API server refused
+/// the request as invalid (400, 410 for an expired continue token, 422) → INVALID_ARGUMENT; it
+/// could not be reached, was overloaded or failed (429, 5xx, transport errors) → UNAVAILABLE, so
+/// clients retry; it timed out (504) → DEADLINE_EXCEEDED. `None` leaves the RPC's own code (for
+/// 404, 409 and what the server itself got wrong, such as a response it cannot read).
+pub fn kube_code(error: &kube::Error) -> Option<Code> {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            400 | 410 | 422 => Some(Code::InvalidArgument),
+            504 => Some(Code::DeadlineExceeded),
+            429 | 500..=599 => Some(Code::Unavailable),
+            _ => None,
+        },
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
+            Some(Code::Unavailable)
+        }
+        _ => None,
     }
 }
 

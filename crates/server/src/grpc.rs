@@ -1,8 +1,15 @@
 //! The gRPC transport: thin tonic adapters over the service layer, plus reflection and health.
 
+use std::time::Duration;
+
+use axum::body::Body;
 use kuberay_api::proto::*;
 use pbjson_types::Empty;
 use tonic::{Request, Response, Status};
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+
+use crate::listen::{self, HttpService};
 
 use crate::calls::Calls;
 use crate::services::{
@@ -10,8 +17,9 @@ use crate::services::{
     RAY_SERVE_SERVICE, Services,
 };
 
-/// Largest message accepted or sent, like the Go server (math.MaxInt32).
-pub const MAX_MESSAGE_BYTES: usize = i32::MAX as usize;
+/// Largest message sent, like the Go server (grpc-go's default, math.MaxInt32). Answers are
+/// bounded by what the Kubernetes API returns; the receive limit is `--grpc-max-receive-bytes`.
+pub const MAX_SEND_BYTES: usize = i32::MAX as usize;
 
 /// Implements every generated service trait by delegating to [`Services`] through [`Calls`].
 #[derive(Clone)]
@@ -413,10 +421,11 @@ impl ray_job_submission_service_server::RayJobSubmissionService for GrpcApi {
     }
 }
 
-/// Builds the tonic router: the five API services (with the Go server's message-size limit),
-/// reflection v1 and v1alpha, and `grpc.health.v1`.
+/// Builds the tonic router: the five API services (receiving messages up to
+/// `max_receive_bytes`), reflection v1 and v1alpha, and `grpc.health.v1`.
 pub fn router(
     api: GrpcApi,
+    max_receive_bytes: usize,
 ) -> anyhow::Result<(tonic::service::Routes, tonic_health::server::HealthReporter)> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     use cluster_service_server::ClusterServiceServer;
@@ -449,30 +458,159 @@ pub fn router(
     let routes = tonic::service::Routes::new(health)
         .add_service(
             ClusterServiceServer::new(api.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_receive_bytes)
+                .max_encoding_message_size(MAX_SEND_BYTES),
         )
         .add_service(
             ComputeTemplateServiceServer::new(api.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_receive_bytes)
+                .max_encoding_message_size(MAX_SEND_BYTES),
         )
         .add_service(
             RayJobServiceServer::new(api.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_receive_bytes)
+                .max_encoding_message_size(MAX_SEND_BYTES),
         )
         .add_service(
             RayServeServiceServer::new(api.clone())
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_receive_bytes)
+                .max_encoding_message_size(MAX_SEND_BYTES),
         )
         .add_service(
             RayJobSubmissionServiceServer::new(api)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_receive_bytes)
+                .max_encoding_message_size(MAX_SEND_BYTES),
         )
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     Ok((routes, health_reporter))
+}
+
+/// The gRPC port's handler: `routes` behind what tonic's own server would add (the client's
+/// `grpc-timeout`), the body deadline of [`listen::body_deadline`] (reflection streams, which
+/// stay open between requests, are exempt) and grpc-go's code for messages over the limit.
+pub fn service(routes: tonic::service::Routes, call_timeout: Duration) -> HttpService {
+    let inner: HttpService =
+        BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_response(
+            routes,
+            |response: http::Response<tonic::body::Body>| response.map(Body::new),
+        ));
+    let inner = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<Body>| {
+        let inner = inner.clone();
+        async move {
+            let response = match client_timeout(request.headers()) {
+                // Like tonic's server: the client's deadline ends the call.
+                Some(timeout) => {
+                    match tokio::time::timeout(timeout, inner.oneshot(request)).await {
+                        Ok(response) => response?,
+                        Err(_) => Status::cancelled("Timeout expired").into_http(),
+                    }
+                }
+                None => inner.oneshot(request).await?,
+            };
+            Ok(resource_exhausted(response))
+        }
+    }));
+    listen::body_deadline(
+        inner,
+        call_timeout,
+        |request| request.uri().path().starts_with("/grpc.reflection."),
+        |timeout| {
+            Status::deadline_exceeded(format!(
+                "request message not received within {}s",
+                timeout.as_secs_f64()
+            ))
+            .into_http()
+        },
+    )
+}
+
+/// The `grpc-timeout` header: digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+fn client_timeout(headers: &http::HeaderMap) -> Option<Duration> {
+    let text = headers.get("grpc-timeout")?.to_str().ok()?;
+    if text.len() < 2 || text.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = text.split_at(text.len() - 1);
+    let value: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value * 3600),
+        "M" => Duration::from_secs(value * 60),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
+/// tonic refuses a message over the receive limit with OUT_OF_RANGE; grpc-go (the Go server)
+/// says RESOURCE_EXHAUSTED `grpc: received message larger than max (N vs. M)`.
+fn resource_exhausted(response: http::Response<Body>) -> http::Response<Body> {
+    const TONIC_TEXT: &str = "Error, decoded message length too large: found ";
+    let headers = response.headers();
+    if headers.get("grpc-status").map(|v| v.as_bytes()) != Some(b"11") {
+        return response;
+    }
+    let Some(message) = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    else {
+        return response;
+    };
+    let Some(rest) = message.strip_prefix(TONIC_TEXT) else {
+        return response;
+    };
+    let numbers: Vec<&str> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .collect();
+    let text = match numbers.as_slice() {
+        [found, limit] => format!("grpc: received message larger than max ({found} vs. {limit})"),
+        _ => "grpc: received message larger than max".to_string(),
+    };
+    Status::resource_exhausted(text).into_http()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        let parse = |text: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("grpc-timeout", text.parse().unwrap());
+            client_timeout(&headers)
+        };
+        assert_eq!(parse("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse("S"), None);
+        assert_eq!(parse("123456789S"), None);
+        assert_eq!(parse("5x"), None);
+    }
+
+    #[test]
+    fn oversized_messages_are_resource_exhausted() {
+        let tonic: http::Response<Body> = Status::out_of_range(
+            "Error, decoded message length too large: found 5242885 bytes, the limit is: 4194304 bytes",
+        )
+        .into_http();
+        let response = resource_exhausted(tonic);
+        assert_eq!(response.headers()["grpc-status"], "8");
+        let message = response.headers()["grpc-message"].to_str().unwrap();
+        let message = percent_encoding::percent_decode_str(message).decode_utf8_lossy();
+        assert_eq!(
+            message,
+            "grpc: received message larger than max (5242885 vs. 4194304)"
+        );
+        let other: http::Response<Body> = Status::out_of_range("page out of range").into_http();
+        assert_eq!(resource_exhausted(other).headers()["grpc-status"], "11");
+    }
 }

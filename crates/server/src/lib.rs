@@ -8,7 +8,9 @@ pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod listen;
 pub mod metrics;
+pub mod readiness;
 pub mod services;
 pub mod v2;
 
@@ -19,9 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
+use tower::util::BoxCloneSyncService;
 
 pub use config::Config;
 
@@ -87,16 +89,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let calls = Calls::new(metrics.clone(), config.grpc_timeout);
     let dashboards =
         dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
-    let services = Services::new(backend.client.clone(), dashboards);
-    let v2 = config
-        .enable_api_server_v2
-        .then(|| v2::V2::new(backend.client.clone(), config.http_max_body_bytes));
+    let services = Services::new(backend.client.clone(), dashboards, metrics.clone());
+    let v2 = config.enable_api_server_v2.then(|| {
+        v2::V2::new(
+            backend.client.clone(),
+            config.http_max_body_bytes,
+            config.v2_timeout,
+        )
+    });
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
     for (service, method) in gateway.served_methods() {
         metrics.initialize(service, method);
     }
 
-    let (grpc_routes, health_reporter) = grpc::router(grpc::GrpcApi::new(services, calls))?;
+    let (grpc_routes, health_reporter) = grpc::router(
+        grpc::GrpcApi::new(services, calls),
+        config.grpc_max_receive_bytes as usize,
+    )?;
     for name in SERVED_SERVICES.into_iter().chain([""]) {
         health_reporter
             .set_service_status(name, ServingStatus::Serving)
@@ -108,6 +117,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         http::HttpState {
             metrics,
             shutting_down: shutting_down.clone(),
+            readiness: Arc::new(readiness::Readiness::new(backend.client.clone())),
             local_swagger_path: config.local_swagger_path.clone(),
         },
         gateway,
@@ -127,6 +137,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let begin_shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let limits = listen::Limits::from_config(&config);
+    tracing::info!(
+        "connection limits: {} connections per port, header read timeout {:?}, idle timeout {:?}",
+        limits.max_connections,
+        limits.header_read_timeout,
+        limits.idle_timeout
+    );
 
     let mut embedded_kube_address = None;
     if let (Some(address), Some(store)) = (config.embedded_kube_listen, &backend.embedded) {
@@ -139,36 +156,44 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tracing::info!(
             "embedded Kubernetes API on http://{bound} (kubectl --server http://{bound})"
         );
-        let router = store.router();
+        let service = BoxCloneSyncService::new(store.router());
         let stop = stop.clone();
         tasks.spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-                .context("embedded Kubernetes API listener")
+            listen::serve(
+                "embedded Kubernetes API",
+                listener,
+                service,
+                false,
+                limits,
+                stop,
+            )
+            .await
+            .context("embedded Kubernetes API listener")
         });
     } else if config.embedded_kube_listen.is_some() {
         tracing::warn!("--embedded-kube-listen is ignored: the backend is not the embedded store");
     }
 
     {
+        let service = grpc::service(grpc_routes, config.grpc_timeout);
         let stop = stop.clone();
         tasks.spawn(async move {
-            tonic::transport::Server::builder()
-                .add_routes(grpc_routes)
-                .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(grpc_listener),
-                    stop.cancelled_owned(),
-                )
+            listen::serve("gRPC", grpc_listener, service, true, limits, stop)
                 .await
                 .context("gRPC listener")
         });
     }
     {
+        // Every request body must arrive within the call deadline.
+        let service = listen::body_deadline(
+            BoxCloneSyncService::new(http_router),
+            config.grpc_timeout,
+            |_| false,
+            http::body_timeout,
+        );
         let stop = stop.clone();
         tasks.spawn(async move {
-            axum::serve(http_listener, http_router)
-                .with_graceful_shutdown(stop.cancelled_owned())
+            listen::serve("HTTP", http_listener, service, false, limits, stop)
                 .await
                 .context("HTTP listener")
         });

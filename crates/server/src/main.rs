@@ -6,6 +6,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = Config::from_args();
     let _log_guard = kuberay_apiserver::init_logging(&config)?;
+    tracing::info!("kuberay-apiserver {}", env!("CARGO_PKG_VERSION"));
 
     let server = kuberay_apiserver::start(config).await?;
     wait_for_signal().await;

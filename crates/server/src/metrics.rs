@@ -33,9 +33,15 @@ fn new_histogram() -> Histogram {
     Histogram::new(BUCKETS)
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
 /// The gRPC server metrics and the registry that exposes them.
 pub struct Metrics {
     registry: Registry,
+    left_out: Family<KindLabels, Counter>,
     started: Family<MethodLabels, Counter>,
     handled: Family<HandledLabels, Counter>,
     received: Family<MethodLabels, Counter>,
@@ -84,8 +90,15 @@ impl Metrics {
             "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
             handling.clone(),
         );
+        let left_out = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "kuberay_apiserver_list_left_out_objects",
+            "Objects left out of list answers because they cannot be read or converted.",
+            left_out.clone(),
+        );
         Self {
             registry,
+            left_out,
             started,
             handled,
             received,
@@ -124,6 +137,11 @@ impl Metrics {
             .get_or_create(&handled(service, method, code_name(code)))
             .inc();
         self.handling.get_or_create(&labels).observe(seconds);
+    }
+
+    /// An object of `kind` was left out of a list answer.
+    pub fn left_out(&self, kind: &'static str) {
+        self.left_out.get_or_create(&KindLabels { kind }).inc();
     }
 
     /// The exposition text (OpenMetrics).

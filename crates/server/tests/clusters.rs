@@ -385,15 +385,16 @@ async fn pages_return_every_cluster_exactly_once() {
     assert_eq!(seen, expected);
     assert!(pages >= 3);
 
-    // A malformed token is refused by Kubernetes (500 in the Go server's mapping).
-    let (status, _) = send(
+    // A malformed token is refused by Kubernetes: a client error (the Go server answers 500).
+    let (status, body) = send(
         &client,
         reqwest::Method::GET,
         format!("{collection}?limit=3&continue=garbage"),
         None,
     )
     .await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 3);
     server.stop().await;
 }
 

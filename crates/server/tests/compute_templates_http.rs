@@ -402,13 +402,13 @@ async fn routing_errors_have_the_gateway_shape() {
         error(12, "Method Not Allowed")
     );
 
-    // Non-canonical paths are redirected before routing, like Go's ServeMux.
+    // Non-canonical paths are redirected (307) before routing, like Go 1.26's ServeMux.
     let response = client
         .get(server.url("/apis/v1/namespaces//compute_templates?x=1"))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(
         response.headers()["location"],
         "/apis/v1/namespaces/compute_templates?x=1"

@@ -239,23 +239,23 @@ async fn submit_errors() {
     let f = fixture(&[]).await;
     let submit = |body: Value| call(f.http.post(&f.base).body(body.to_string()));
 
-    // Checked before the dashboard is called.
+    // Checked before the dashboard is called: client errors (the Go server answers 500).
     assert_error(
         &submit(json!({"entrypoint": "x", "runtimeEnv": "- a\n- b\n"})).await,
-        500,
-        Code::Unknown,
+        400,
+        Code::InvalidArgument,
         "json: cannot unmarshal array into Go value of type map[string]interface {}",
     );
     assert_error(
         &submit(json!({"entrypoint": "x", "runtimeEnv": "a: [1, 2\nb: c: d"})).await,
-        500,
-        Code::Unknown,
+        400,
+        Code::InvalidArgument,
         "error converting YAML to JSON: ",
     );
     assert_error(
         &submit(json!({"entrypoint": "x", "entrypointResources": {"custom": "lots"}})).await,
-        500,
-        Code::Unknown,
+        400,
+        Code::InvalidArgument,
         "strconv.ParseFloat: parsing \"lots\": invalid syntax",
     );
     assert!(f.mock.seen().is_empty());
@@ -294,8 +294,8 @@ async fn submit_errors() {
     );
     assert_error(
         &submit(json!({"entrypoint": "x", "submissionId": "dup"})).await,
-        500,
-        Code::Unknown,
+        409,
+        Code::AlreadyExists,
         "submission ID 'dup' already used, Please use a different submission_id",
     );
     f.mock.answer("POST", "/api/jobs/", 200, "not json");

@@ -155,14 +155,14 @@ async fn job_submission_against_a_real_ray_head() {
         .collect();
     assert!(listed.contains(&"kuberay-hello"), "{body}");
 
-    // The same id again: the reference's text.
+    // The same id again: the reference's text, as ALREADY_EXISTS (the reference says 500).
     let answer = api
         .submit(json!({"entrypoint": "true", "submissionId": "kuberay-hello"}))
         .await;
     assert_error(
         &answer,
-        500,
-        Code::Unknown,
+        409,
+        Code::AlreadyExists,
         "submission ID 'kuberay-hello' already used, Please use a different submission_id",
     );
 

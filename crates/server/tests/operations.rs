@@ -133,7 +133,7 @@ async fn swagger_documents_and_ui_are_served() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let response = client.get(server.url("/swagger-ui")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(response.headers()["location"], "/swagger-ui/");
     let response = client.get(server.url("/swagger-ui/")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);

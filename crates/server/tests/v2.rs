@@ -212,6 +212,22 @@ async fn a_missing_template_is_422_and_nothing_is_stored() {
     );
     let (status, _) = get_json(&format!("{collection}/orphan")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A template name that would add a query to the template lookup is refused the same way.
+    let response = http_client()
+        .post(&collection)
+        .json(&cluster("orphan", "t?watch=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with("Cannot get compute template for name \"t?watch=true\""),
+        "{text}"
+    );
+    let (status, _) = get_json(&format!("{collection}/orphan")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
 

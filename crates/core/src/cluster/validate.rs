@@ -3,7 +3,7 @@
 
 use kuberay_api::proto;
 
-use crate::CoreError;
+use crate::{CoreError, names};
 
 fn invalid<T>(text: impl Into<String>) -> Result<T, CoreError> {
     Err(CoreError::InvalidInput(text.into()))
@@ -34,7 +34,9 @@ pub fn validate_create(namespace: &str, cluster: Option<&proto::Cluster>) -> Res
     if cluster.user.is_empty() {
         return invalid("User who create the cluster is empty. Please specify a valid value.");
     }
-    validate_cluster_spec(cluster.cluster_spec.as_ref())
+    validate_cluster_spec(cluster.cluster_spec.as_ref())?;
+    names::check_namespace(namespace)?;
+    names::check_object_name("Cluster name", &cluster.name)
 }
 
 /// S1–S10 only (shared with jobs and services).

@@ -15,7 +15,7 @@ use http::{HeaderValue, Method, Request, StatusCode, header};
 use kuberay_api::proto::*;
 use kuberay_api::routes::{HttpRoute, ROUTES};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use tonic::Code;
 
@@ -424,9 +424,15 @@ impl Gateway {
 }
 
 /// Reads the first JSON value of a body; an empty body is an empty message, bytes after the first
-/// value are ignored, `null` members mean "not set".
+/// value are ignored, `null` members mean "not set", and an object that names a member twice is
+/// refused (as protojson refuses it) rather than read with the last one winning.
 fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     let invalid = |text: String| ApiError::with_code(Code::InvalidArgument, text);
+    if let Err(error) = UniqueKeys.deserialize(&mut serde_json::Deserializer::from_slice(bytes))
+        && !error.is_eof()
+    {
+        return Err(invalid(error.to_string()));
+    }
     let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
     match values.next() {
         None => Ok(Value::Object(Map::new())),
@@ -445,6 +451,69 @@ fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
                 "unexpected token {token}: the body must be a JSON object"
             )))
         }
+    }
+}
+
+/// Walks one JSON value without keeping it, failing on the first object that repeats a key.
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(UniqueKeys)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = members.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field {}",
+                    kuberay_core::names::quote_bounded(&key)
+                )));
+            }
+            members.next_value_seed(UniqueKeys)?;
+            seen.insert(key);
+        }
+        Ok(())
     }
 }
 
@@ -589,5 +658,24 @@ mod tests {
             parse_body(b"{\"a\":").unwrap_err().code(),
             Code::InvalidArgument
         );
+    }
+
+    #[test]
+    fn repeated_members_are_refused_at_any_depth() {
+        for body in [
+            &br#"{"name":"a","name":"b"}"#[..],
+            br#"{"cluster":{"spec":[{"x":1,"x":2}]}}"#,
+            br#"{"labels":{"k":"1","k":"1"}}"#,
+        ] {
+            let error = parse_body(body).unwrap_err();
+            assert_eq!(error.code(), Code::InvalidArgument);
+            assert!(
+                error.message().starts_with("duplicate field"),
+                "{}",
+                error.message()
+            );
+        }
+        assert!(parse_body(br#"{"a":{"k":1},"b":{"k":1}}"#).is_ok());
+        assert!(parse_body(br#"{"a":1} {"a":1,"a":2}"#).is_ok());
     }
 }

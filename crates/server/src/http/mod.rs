@@ -1,5 +1,5 @@
-//! The HTTP listener: the V1 gateway, the V2 proxy (when enabled), plus `/healthz`, `/metrics`,
-//! `/swagger/` and `/swagger-ui/`.
+//! The HTTP listener: the V1 gateway, the V2 proxy (when enabled), plus `/healthz`, `/readyz`,
+//! `/metrics`, `/swagger/` and `/swagger-ui/`.
 
 mod cors;
 mod gateway;
@@ -9,6 +9,7 @@ pub use gateway::Gateway;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,14 +23,17 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::error_response;
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 use crate::v2::V2;
 
 /// What the HTTP side needs besides the gateway.
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
-    /// Set once shutdown has begun; `/healthz` then answers 503.
+    /// Set once shutdown has begun; `/healthz` and `/readyz` then answer 503.
     pub shutting_down: Arc<AtomicBool>,
+    /// Whether the Kubernetes API answers, for `/readyz`.
+    pub readiness: Arc<Readiness>,
     /// Directory that overrides the built-in Swagger documents.
     pub local_swagger_path: Option<PathBuf>,
 }
@@ -74,6 +78,7 @@ pub fn router(
 
     Router::new()
         .route("/healthz", any(healthz))
+        .route("/readyz", any(readyz))
         .route("/metrics", any(metrics))
         .route("/swagger/{*path}", get(swagger_file))
         .route("/swagger-ui", any(|| async { redirect("/swagger-ui/") }))
@@ -106,6 +111,44 @@ async fn healthz(State(state): State<HttpState>) -> Response {
     } else {
         StatusCode::OK.into_response()
     }
+}
+
+/// 200 `ok` while the Kubernetes API (or the embedded store) answers; 503 with the reason when it
+/// cannot be reached or shutdown has begun. `/healthz` stays the liveness answer: a backend
+/// outage must not make Kubernetes restart every replica.
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let outcome = if state.shutting_down.load(Ordering::SeqCst) {
+        Err("shutting down".to_string())
+    } else {
+        state.readiness.check().await
+    };
+    let (status, text) = match outcome {
+        Ok(()) => (StatusCode::OK, "ok\n".to_string()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+    };
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The answer to a request whose body did not arrive within the call deadline (see
+/// [`crate::listen::body_deadline`]): 408 with the gateway's error body; the connection closes.
+pub fn body_timeout(timeout: Duration) -> Response {
+    let mut response = error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        Code::DeadlineExceeded,
+        &format!(
+            "request body not received within {}s",
+            timeout.as_secs_f64()
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
@@ -173,16 +216,18 @@ async fn swagger_ui_file(
     }
 }
 
+/// 307, as Go 1.26's ServeMux answers both its redirects (clean paths and the subtree's
+/// trailing slash): unlike 301, clients keep the method and body when they follow it.
 fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
 }
 
-/// Like Go's ServeMux: a path with `//`, `.` or `..` segments is redirected (301) to its clean
-/// form before any routing.
+/// Like Go's ServeMux: a path with `//`, `.` or `..` segments is redirected (307, keeping the
+/// query) to its clean form before any routing.
 async fn canonical_paths(request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let clean = clean_path(path);
@@ -194,7 +239,7 @@ async fn canonical_paths(request: Request, next: Next) -> Response {
         let mut response = redirect(&location);
         if matches!(*request.method(), Method::GET | Method::HEAD) {
             *response.body_mut() = Body::from(format!(
-                "<a href=\"{}\">Moved Permanently</a>.\n\n",
+                "<a href=\"{}\">Temporary Redirect</a>.\n\n",
                 html_escape(&location)
             ));
             response.headers_mut().insert(

@@ -15,18 +15,22 @@ use kuberay_core::{CoreError, cluster, events, labels};
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
-const EMPTY_NAME: &str = "Cluster name is empty. Please specify a valid value.";
-const EMPTY_NAMESPACE: &str = "Namespace is empty. Please specify a valid value.";
+const NAMING: objects::Naming = objects::Naming {
+    field: "Cluster name",
+    empty_name: "Cluster name is empty. Please specify a valid value.",
+    empty_namespace: "Namespace is empty. Please specify a valid value.",
+};
 const KIND: &str = "RayCluster";
 
 #[derive(Clone)]
 pub struct Clusters {
     client: kube::Client,
+    left_out: objects::LeftOut,
 }
 
 impl Clusters {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
+        Self { client, left_out }
     }
 
     fn api(&self, namespace: &str) -> Api<RayCluster> {
@@ -66,7 +70,7 @@ impl Clusters {
                 if is_already_exists(&error) {
                     ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
                 } else {
-                    ApiError::internal(kube_text(&error), &text)
+                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
                 }
                 .wrap(WRAP)
             })?;
@@ -76,7 +80,7 @@ impl Clusters {
 
     pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
         let GetClusterRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -94,15 +98,15 @@ impl Clusters {
             r#continue,
             limit,
         } = request;
-        if namespace.is_empty() {
-            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-        }
+        NAMING.check_namespace(&namespace)?;
         let (clusters, next) = self
             .list_in(Some(&namespace), limit, &r#continue)
             .await
             .map_err(|error| {
-                ApiError::plain(format!("List RayCluster failed in {namespace}: {error}"))
-                    .wrap("List clusters failed.")
+                ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("List RayCluster failed in {namespace}: {text}"))
+                })
+                .wrap("List clusters failed.")
             })?;
         Ok(ListClustersResponse {
             clusters,
@@ -119,8 +123,10 @@ impl Clusters {
             .list_in(None, limit, &r#continue)
             .await
             .map_err(|error| {
-                ApiError::plain(format!("List RayCluster failed in : {error}"))
-                    .wrap("List clusters from all namespaces failed.")
+                ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("List RayCluster failed in : {text}"))
+                })
+                .wrap("List clusters from all namespaces failed.")
             })?;
         Ok(ListAllClustersResponse {
             clusters,
@@ -130,7 +136,7 @@ impl Clusters {
 
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
@@ -152,20 +158,12 @@ impl Clusters {
         namespace: Option<&str>,
         limit: i64,
         continue_token: &str,
-    ) -> Result<(Vec<Cluster>, String), String> {
-        let api: Api<RayCluster> = match namespace {
-            Some(namespace) => self.api(namespace),
-            None => Api::all(self.client.clone()),
-        };
-        let list = api
-            .list(&objects::page(
-                labels::MANAGED_BY_SELECTOR,
-                limit,
-                continue_token,
-            ))
-            .await
-            .map_err(|e| kube_text(&e))?;
-        let mut events = if list.items.is_empty() {
+    ) -> Result<(Vec<Cluster>, String), kube::Error> {
+        let params = objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token);
+        let (items, next) =
+            objects::list_page::<RayCluster>(&self.client, namespace, &params, &self.left_out)
+                .await?;
+        let mut events = if items.is_empty() {
             BTreeMap::new()
         } else {
             objects::events_by_object(&self.client, namespace, KIND, None)
@@ -175,16 +173,19 @@ impl Clusters {
                     BTreeMap::new()
                 })
         };
-        let mut clusters = Vec::with_capacity(list.items.len());
-        for item in &list.items {
+        let mut clusters = Vec::with_capacity(items.len());
+        for item in &items {
             let key = (
                 item.metadata.namespace.clone().unwrap_or_default(),
                 item.metadata.name.clone().unwrap_or_default(),
             );
             let item_events = events.remove(&key).unwrap_or_default();
-            clusters.push(to_api(item, item_events).map_err(|e| e.message())?);
+            match cluster::from_ray_cluster(item, events::cluster_events(&item_events)) {
+                Ok(cluster) => clusters.push(cluster),
+                Err(error) => self.left_out.record(KIND, &item.metadata, &error),
+            }
         }
-        Ok((clusters, list.metadata.continue_.unwrap_or_default()))
+        Ok((clusters, next))
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
@@ -195,7 +196,12 @@ impl Clusters {
                     ApiError::not_found(text, &format!("Cluster {name} not found"))
                 }
                 ReadError::NotManaged => objects::not_managed(KIND, name),
-                ReadError::Other(text) => ApiError::plain(format!("Get Cluster failed: {text}")),
+                ReadError::Unreadable(reason) => {
+                    objects::unconvertible(KIND, namespace, name, reason)
+                }
+                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("Get Cluster failed: {text}"))
+                }),
             })
     }
 
@@ -217,7 +223,7 @@ impl Clusters {
 
     /// The cluster as the job-submission service needs it: read with the GetCluster checks.
     pub async fn get_object(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
-        objects::check_name_and_namespace(name, namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(name, namespace)?;
         self.read(name, namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))
@@ -246,9 +252,6 @@ fn to_api(object: &RayCluster, events: Vec<Event>) -> Result<Cluster, ApiError> 
     cluster::from_ray_cluster(object, events::cluster_events(&events)).map_err(|error| {
         let name = object.metadata.name.as_deref().unwrap_or_default();
         let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-        ApiError::internal(
-            error,
-            &format!("Failed to convert RayCluster {namespace}/{name}"),
-        )
+        objects::unconvertible(KIND, namespace, name, error)
     })
 }

@@ -13,8 +13,11 @@ use kuberay_core::{CoreError, compute_template, labels};
 use super::objects;
 use crate::error::{ApiError, is_already_exists, is_not_found, kube_text};
 
-const EMPTY_NAME: &str = "Compute template name is empty. Please specify a valid value.";
-const EMPTY_NAMESPACE: &str = "Namespace is empty. Please specify a valid value.";
+const NAMING: objects::Naming = objects::Naming {
+    field: "Compute template name",
+    empty_name: "Compute template name is empty. Please specify a valid value.",
+    empty_namespace: "Namespace is empty. Please specify a valid value.",
+};
 
 #[derive(Clone)]
 pub struct ComputeTemplates {
@@ -66,10 +69,12 @@ impl ComputeTemplates {
                 if is_already_exists(&error) {
                     ApiError::already_exists(&exists_text)
                 } else {
-                    ApiError::internal(
-                        kube_text(&error),
-                        &format!("Failed to create a compute runtime for ({namespace}/{name})"),
-                    )
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::internal(
+                            text,
+                            &format!("Failed to create a compute runtime for ({namespace}/{name})"),
+                        )
+                    })
                 }
                 .wrap("Create compute template failed.")
             })?;
@@ -81,7 +86,7 @@ impl ComputeTemplates {
         request: GetComputeTemplateRequest,
     ) -> Result<ComputeTemplate, ApiError> {
         let GetComputeTemplateRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         let config_map = self
             .read(&name, &namespace)
             .await
@@ -94,18 +99,15 @@ impl ComputeTemplates {
         request: ListComputeTemplatesRequest,
     ) -> Result<ListComputeTemplatesResponse, ApiError> {
         let ListComputeTemplatesRequest { namespace } = request;
-        if namespace.is_empty() {
-            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-        }
+        NAMING.check_namespace(&namespace)?;
         let list = self
             .config_maps(&namespace)
             .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
             .await
             .map_err(|error| {
-                ApiError::plain(format!(
-                    "List compute templates failed: {}",
-                    kube_text(&error)
-                ))
+                ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("List compute templates failed: {text}"))
+                })
                 .wrap(&format!(
                     "List compute templates in namespace {namespace} failed."
                 ))
@@ -130,10 +132,11 @@ impl ComputeTemplates {
             .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
             .await
             .map_err(|error| {
-                ApiError::plain(format!(
-                    "List compute templates failed in all namespaces: {}",
-                    kube_text(&error)
-                ))
+                ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!(
+                        "List compute templates failed in all namespaces: {text}"
+                    ))
+                })
                 .wrap("List all compute templates from all namespaces failed.")
             })?;
         let mut items = list.items;
@@ -151,7 +154,7 @@ impl ComputeTemplates {
 
     pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
         let DeleteComputeTemplateRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get compute template failure"))?;
@@ -178,10 +181,9 @@ impl ComputeTemplates {
                         &format!("Compute template {name} not found"),
                     )
                 } else {
-                    ApiError::plain(format!(
-                        "Get compute template failed: {}",
-                        kube_text(&error)
-                    ))
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::plain(format!("Get compute template failed: {text}"))
+                    })
                 }
             })
     }

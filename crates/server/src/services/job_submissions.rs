@@ -16,6 +16,7 @@ use tonic::Code;
 use super::Clusters;
 use crate::dashboard::{Dashboard, Dashboards, JobInfo, go_format};
 use crate::error::ApiError;
+use kuberay_core::names;
 
 #[derive(Clone)]
 pub struct JobSubmissions {
@@ -35,11 +36,14 @@ impl JobSubmissions {
         &self,
         request: SubmitRayJobRequest,
     ) -> Result<SubmitRayJobReply, ApiError> {
+        // gRPC clients may leave the submission out; it is then an empty one.
+        let submission = request.jobsubmission.unwrap_or_default();
+        if !submission.submission_id.is_empty() {
+            submission_id(&submission.submission_id)?;
+        }
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        // gRPC clients may leave the submission out; it is then an empty one.
-        let submission = request.jobsubmission.unwrap_or_default();
         let body = dashboard_request(&submission)?;
         let submission_id = dashboard
             .submit_job(&body, &submission.submission_id)
@@ -48,18 +52,20 @@ impl JobSubmissions {
     }
 
     pub async fn get(&self, request: GetJobDetailsRequest) -> Result<JobSubmissionInfo, ApiError> {
+        let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        let info = dashboard.job_info(&request.submissionid).await?;
+        let info = dashboard.job_info(id).await?;
         Ok(to_api(info))
     }
 
     pub async fn log(&self, request: GetJobLogRequest) -> Result<GetJobLogReply, ApiError> {
+        let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        let log = dashboard.job_logs(&request.submissionid).await?;
+        let log = dashboard.job_logs(id).await?;
         Ok(GetJobLogReply { log })
     }
 
@@ -77,17 +83,19 @@ impl JobSubmissions {
     }
 
     pub async fn stop(&self, request: StopRayJobSubmissionRequest) -> Result<(), ApiError> {
+        let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        dashboard.stop_job(&request.submissionid).await
+        dashboard.stop_job(id).await
     }
 
     pub async fn delete(&self, request: DeleteRayJobSubmissionRequest) -> Result<(), ApiError> {
+        let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        dashboard.delete_job(&request.submissionid).await
+        dashboard.delete_job(id).await
     }
 
     /// The dashboard of a cluster read with the GetCluster checks and found ready.
@@ -165,7 +173,7 @@ pub fn runtime_env_object(yaml: &str) -> Result<Option<Map<String, Value>>, ApiE
         Value::Null
     } else {
         serde_saphyr::from_str::<Option<Value>>(yaml)
-            .map_err(|e| ApiError::plain(format!("error converting YAML to JSON: {e}")))?
+            .map_err(|e| invalid(format!("error converting YAML to JSON: {e}")))?
             .unwrap_or(Value::Null)
     };
     let kind = match value {
@@ -176,7 +184,7 @@ pub fn runtime_env_object(yaml: &str) -> Result<Option<Map<String, Value>>, ApiE
         Value::Number(_) => "number",
         Value::Bool(_) => "bool",
     };
-    Err(ApiError::plain(format!(
+    Err(invalid(format!(
         "json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
     )))
 }
@@ -205,7 +213,7 @@ fn as_go_numbers(object: Map<String, Value>) -> Map<String, Value> {
 
 /// Go's `strconv.ParseFloat(text, 32)`, with its error texts.
 fn parse_float32(text: &str) -> Result<f32, ApiError> {
-    let error = |why: &str| ApiError::plain(format!("strconv.ParseFloat: parsing {text:?}: {why}"));
+    let error = |why: &str| invalid(format!("strconv.ParseFloat: parsing {text:?}: {why}"));
     let parsed: f64 = text.parse().map_err(|_| error("invalid syntax"))?;
     let narrowed = parsed as f32;
     if narrowed.is_infinite() && parsed.is_finite() {
@@ -217,13 +225,11 @@ fn parse_float32(text: &str) -> Result<f32, ApiError> {
 /// A float32 as a JSON number; Go's encoder refuses NaN and infinities the same way.
 fn float32(value: f32) -> Result<Value, ApiError> {
     if value.is_nan() {
-        return Err(ApiError::plain("json: unsupported value: NaN"));
+        return Err(invalid("json: unsupported value: NaN".to_string()));
     }
     if value.is_infinite() {
         let sign = if value > 0.0 { "+" } else { "-" };
-        return Err(ApiError::plain(format!(
-            "json: unsupported value: {sign}Inf"
-        )));
+        return Err(invalid(format!("json: unsupported value: {sign}Inf")));
     }
     // Through the shortest decimal text of the float32, so 0.1 travels as 0.1.
     let number: Number = value
@@ -253,6 +259,18 @@ pub fn to_api(info: JobInfo) -> JobSubmissionInfo {
         metadata: info.metadata.unwrap_or_default(),
         runtime_env,
     }
+}
+
+/// A submission the client got wrong: INVALID_ARGUMENT with the Go server's text (which the Go
+/// server answers with UNKNOWN).
+fn invalid(text: String) -> ApiError {
+    ApiError::with_code(Code::InvalidArgument, text)
+}
+
+/// A submission id checked to stay one segment of the dashboard URL.
+fn submission_id(id: &str) -> Result<&str, ApiError> {
+    names::check_submission_id(id).map_err(|e| ApiError::invalid_input(e.to_string()))?;
+    Ok(id)
 }
 
 #[cfg(test)]
@@ -329,7 +347,7 @@ mod tests {
             "json: cannot unmarshal string into Go value of type map[string]interface {}"
         );
         let error = runtime_env_object("a: [1, 2\nb: c: d").unwrap_err();
-        assert_eq!(error.code(), Code::Unknown);
+        assert_eq!(error.code(), Code::InvalidArgument);
         assert!(
             error
                 .message()
@@ -344,7 +362,7 @@ mod tests {
         let mut s = submission();
         s.entrypoint_resources = BTreeMap::from([("custom".into(), "lots".into())]);
         let error = dashboard_request(&s).unwrap_err();
-        assert_eq!(error.code(), Code::Unknown);
+        assert_eq!(error.code(), Code::InvalidArgument);
         assert_eq!(
             error.message(),
             "strconv.ParseFloat: parsing \"lots\": invalid syntax"

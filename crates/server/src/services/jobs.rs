@@ -13,17 +13,22 @@ use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
-const EMPTY_NAME: &str = "job name is empty. Please specify a valid value.";
-const EMPTY_NAMESPACE: &str = "job namespace is empty. Please specify a valid value.";
+const NAMING: objects::Naming = objects::Naming {
+    field: "Job name",
+    empty_name: "job name is empty. Please specify a valid value.",
+    empty_namespace: "job namespace is empty. Please specify a valid value.",
+};
+const KIND: &str = "RayJob";
 
 #[derive(Clone)]
 pub struct Jobs {
     client: kube::Client,
+    left_out: objects::LeftOut,
 }
 
 impl Jobs {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
+        Self { client, left_out }
     }
 
     fn api(&self, namespace: &str) -> Api<crd::RayJob> {
@@ -62,7 +67,7 @@ impl Jobs {
                 if is_already_exists(&error) {
                     ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
                 } else {
-                    ApiError::internal(kube_text(&error), &text)
+                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
                 }
                 .wrap(WRAP)
             })?;
@@ -71,7 +76,7 @@ impl Jobs {
 
     pub async fn get(&self, request: GetRayJobRequest) -> Result<RayJob, ApiError> {
         let GetRayJobRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -85,9 +90,7 @@ impl Jobs {
             r#continue,
             limit,
         } = request;
-        if namespace.is_empty() {
-            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-        }
+        NAMING.check_namespace(&namespace)?;
         let (jobs, next) = self.list_in(Some(&namespace), limit, &r#continue).await?;
         Ok(ListRayJobsResponse {
             jobs,
@@ -109,7 +112,7 @@ impl Jobs {
 
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;
@@ -130,27 +133,30 @@ impl Jobs {
         limit: i64,
         continue_token: &str,
     ) -> Result<(Vec<RayJob>, String), ApiError> {
-        let api: Api<crd::RayJob> = match namespace {
-            Some(namespace) => self.api(namespace),
-            None => Api::all(self.client.clone()),
-        };
-        let list = api
-            .list(&objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token))
-            .await
-            .map_err(|error| {
-                ApiError::plain(format!(
-                    "List RayCluster failed in {} with Limit {limit} and ContinueToken {continue_token}: {}",
-                    namespace.unwrap_or_default(),
-                    kube_text(&error)
-                ))
-                .wrap("List jobs failed.")
-            })?;
-        let jobs = list
-            .items
+        let params = objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token);
+        let (items, next) =
+            objects::list_page::<crd::RayJob>(&self.client, namespace, &params, &self.left_out)
+                .await
+                .map_err(|error| {
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::plain(format!(
+                            "List RayCluster failed in {} with Limit {limit} and ContinueToken {continue_token}: {text}",
+                            namespace.unwrap_or_default(),
+                        ))
+                    })
+                    .wrap("List jobs failed.")
+                })?;
+        let jobs = items
             .iter()
-            .map(to_api)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((jobs, list.metadata.continue_.unwrap_or_default()))
+            .filter_map(|item| match job::from_ray_job(item) {
+                Ok(job) => Some(job),
+                Err(error) => {
+                    self.left_out.record(KIND, &item.metadata, &error);
+                    None
+                }
+            })
+            .collect();
+        Ok((jobs, next))
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayJob, ApiError> {
@@ -162,7 +168,12 @@ impl Jobs {
                 }
                 // The Go server's wording says RayCluster here too.
                 ReadError::NotManaged => objects::not_managed("RayCluster", name),
-                ReadError::Other(text) => ApiError::plain(format!("Get Job failed: {text}")),
+                ReadError::Unreadable(reason) => {
+                    objects::unconvertible(KIND, namespace, name, reason)
+                }
+                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("Get Job failed: {text}"))
+                }),
             })
     }
 }
@@ -171,9 +182,6 @@ fn to_api(object: &crd::RayJob) -> Result<RayJob, ApiError> {
     job::from_ray_job(object).map_err(|error| {
         let name = object.metadata.name.as_deref().unwrap_or_default();
         let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-        ApiError::internal(
-            error,
-            &format!("Failed to convert RayJob {namespace}/{name}"),
-        )
+        objects::unconvertible(KIND, namespace, name, error)
     })
 }

@@ -46,13 +46,19 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(client: kube::Client, dashboards: crate::dashboard::Dashboards) -> Self {
+    pub fn new(
+        client: kube::Client,
+        dashboards: crate::dashboard::Dashboards,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let left_out = objects::LeftOut::new(metrics);
+        let clusters = Clusters::new(client.clone(), left_out.clone());
         Self {
-            job_submissions: JobSubmissions::new(Clusters::new(client.clone()), dashboards),
-            clusters: Clusters::new(client.clone()),
+            job_submissions: JobSubmissions::new(clusters.clone(), dashboards),
+            clusters,
             compute_templates: ComputeTemplates::new(client.clone()),
-            jobs: Jobs::new(client.clone()),
-            serve: Serve::new(client),
+            jobs: Jobs::new(client.clone(), left_out.clone()),
+            serve: Serve::new(client, left_out),
         }
     }
 }

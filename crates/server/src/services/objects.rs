@@ -3,33 +3,139 @@
 //! Every Kubernetes read of the service layer goes through here, so a watch cache can later be
 //! put behind these functions without touching the services.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams};
+use kube::core::DeserializeGuard;
 use kube::{Api, Resource};
 use kuberay_api::proto::ComputeTemplate;
-use kuberay_core::{compute_template, labels};
+use kuberay_core::{compute_template, labels, names};
 use serde::de::DeserializeOwned;
 use tonic::Code;
 
 use crate::error::{ApiError, is_not_found, kube_text};
+use crate::metrics::Metrics;
 
-/// The checks every get and delete makes first, with the service's own texts.
-pub fn check_name_and_namespace(
-    name: &str,
-    namespace: &str,
-    empty_name: &str,
-    empty_namespace: &str,
-) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::invalid_input(empty_name));
+/// How a service names its objects in the texts of its name checks.
+pub struct Naming {
+    /// The field named when a name breaks the Kubernetes rules, e.g. `Cluster name`.
+    pub field: &'static str,
+    /// The service's text for an empty name.
+    pub empty_name: &'static str,
+    /// The service's text for an empty namespace.
+    pub empty_namespace: &'static str,
+}
+
+impl Naming {
+    /// The checks every get and delete makes first: the service's own texts for empty values,
+    /// then the Kubernetes name rules, so no input can change which object a request reaches.
+    pub fn check(&self, name: &str, namespace: &str) -> Result<(), ApiError> {
+        if name.is_empty() {
+            return Err(ApiError::invalid_input(self.empty_name));
+        }
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(self.empty_namespace));
+        }
+        names::check_namespace(namespace)
+            .and_then(|()| names::check_object_name(self.field, name))
+            .map_err(|e| ApiError::invalid_input(e.to_string()))
     }
-    if namespace.is_empty() {
-        return Err(ApiError::invalid_input(empty_namespace));
+
+    /// The check of a list in one namespace.
+    pub fn check_namespace(&self, namespace: &str) -> Result<(), ApiError> {
+        if namespace.is_empty() {
+            return Err(ApiError::invalid_input(self.empty_namespace));
+        }
+        names::check_namespace(namespace).map_err(|e| ApiError::invalid_input(e.to_string()))
     }
-    Ok(())
+}
+
+/// Objects that a list answer leaves out because they cannot be read or converted (written by
+/// another client, or by a newer operator): one bad object must not break the list for everyone.
+/// Each is logged once per version, with its namespace, name and the reason, and counted in
+/// `/metrics` every time it is left out.
+#[derive(Clone)]
+pub struct LeftOut {
+    metrics: Arc<Metrics>,
+    logged: Arc<Mutex<HashSet<String>>>,
+}
+
+/// How many object versions [`LeftOut`] remembers having logged before it starts afresh.
+const LOGGED_VERSIONS: usize = 10_000;
+
+impl LeftOut {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            logged: Arc::default(),
+        }
+    }
+
+    /// Records that the object with `metadata` is left out of an answer for `reason`.
+    pub fn record(
+        &self,
+        kind: &'static str,
+        metadata: &ObjectMeta,
+        reason: &dyn std::fmt::Display,
+    ) {
+        self.metrics.left_out(kind);
+        let namespace = metadata.namespace.as_deref().unwrap_or_default();
+        let name = metadata.name.as_deref().unwrap_or_default();
+        let version = metadata.resource_version.as_deref().unwrap_or_default();
+        let key = format!("{kind}/{namespace}/{name}/{version}");
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        if logged.len() >= LOGGED_VERSIONS {
+            logged.clear();
+        }
+        if logged.insert(key) {
+            tracing::warn!(kind, namespace, name, "left out of list answers: {reason}");
+        }
+    }
+}
+
+/// One page of objects of `K` with `params` (in one namespace or all) and the continue token of
+/// the next page; objects that do not deserialize are left out and recorded in `left_out`.
+pub async fn list_page<K>(
+    client: &kube::Client,
+    namespace: Option<&str>,
+    params: &ListParams,
+    left_out: &LeftOut,
+) -> Result<(Vec<K>, String), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<DeserializeGuard<K>> = match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    };
+    let list = api.list(params).await?;
+    let kind = K::kind(&());
+    let mut objects = Vec::with_capacity(list.items.len());
+    for DeserializeGuard(item) in list.items {
+        match item {
+            Ok(object) => objects.push(object),
+            Err(invalid) => left_out.record(kind_name(&kind), &invalid.metadata, &invalid.error),
+        }
+    }
+    Ok((objects, list.metadata.continue_.unwrap_or_default()))
+}
+
+/// The kinds this server lists, as static label values.
+fn kind_name(kind: &str) -> &'static str {
+    match kind {
+        "RayCluster" => "RayCluster",
+        "RayJob" => "RayJob",
+        "RayService" => "RayService",
+        "ConfigMap" => "ConfigMap",
+        _ => "other",
+    }
 }
 
 /// Why a managed object could not be read.
@@ -38,8 +144,10 @@ pub enum ReadError {
     NotFound(String),
     /// The object exists but lacks `app.kubernetes.io/managed-by=kuberay-apiserver`.
     NotManaged,
-    /// Any other failure; the text is the client error.
-    Other(String),
+    /// The object exists but does not fit its type (the text says why).
+    Unreadable(String),
+    /// Any other failure.
+    Other(kube::Error),
 }
 
 /// Reads an object and checks that this server manages it.
@@ -62,7 +170,8 @@ where
             }
         }
         Err(error) if is_not_found(&error) => Err(ReadError::NotFound(kube_text(&error))),
-        Err(error) => Err(ReadError::Other(kube_text(&error))),
+        Err(kube::Error::SerdeError(error)) => Err(ReadError::Unreadable(error.to_string())),
+        Err(error) => Err(ReadError::Other(error)),
     }
 }
 
@@ -81,7 +190,9 @@ where
     match api.delete(name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(error) if is_not_found(&error) => Err(missing(kube_text(&error))),
-        Err(error) => Err(ApiError::internal(kube_text(&error), failure)),
+        Err(error) => Err(ApiError::from_kube(&error, |text| {
+            ApiError::internal(text, failure)
+        })),
     }
 }
 
@@ -91,6 +202,19 @@ pub fn not_managed(kind: &str, name: &str) -> ApiError {
     ApiError::with_code(
         Code::NotFound,
         format!("{kind} with name {name} not managed by kuberay-apiserver"),
+    )
+}
+
+/// The error for an object that cannot be converted or read into its type: INTERNAL naming it.
+pub fn unconvertible(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    reason: impl std::fmt::Display,
+) -> ApiError {
+    ApiError::internal(
+        reason,
+        &format!("Failed to convert {kind} {namespace}/{name}"),
     )
 }
 
@@ -112,6 +236,8 @@ pub async fn compute_templates(
         if templates.contains_key(name) {
             continue;
         }
+        names::check_object_name("Compute template name", name)
+            .map_err(|e| ApiError::invalid_input(e.to_string()).wrap(wrap))?;
         let config_map = api.get(name).await.map_err(|error| {
             let context = format!(
                 "Failed to populate compute template for ({owner}): Cannot get compute template for name '{name}' in namespace '{namespace}', error"
@@ -127,10 +253,9 @@ pub async fn compute_templates(
                 )
                 .wrap(wrap)
             } else {
-                ApiError::internal(
-                    format!("Get compute template failed: {}", kube_text(&error)),
-                    &context,
-                )
+                ApiError::from_kube(&error, |text| {
+                    ApiError::internal(format!("Get compute template failed: {text}"), &context)
+                })
                 .wrap(wrap)
             }
         })?;

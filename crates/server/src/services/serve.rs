@@ -16,8 +16,11 @@ use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, is_conflict, kube_text};
 
-const EMPTY_NAME: &str = "ray service name is empty. Please specify a valid value.";
-const EMPTY_NAMESPACE: &str = "ray service namespace is empty. Please specify a valid value.";
+const NAMING: objects::Naming = objects::Naming {
+    field: "Service name",
+    empty_name: "ray service name is empty. Please specify a valid value.",
+    empty_namespace: "ray service namespace is empty. Please specify a valid value.",
+};
 const KIND: &str = "RayService";
 /// How often an update is retried after a write conflict.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -25,11 +28,12 @@ const UPDATE_ATTEMPTS: usize = 5;
 #[derive(Clone)]
 pub struct Serve {
     client: kube::Client,
+    left_out: objects::LeftOut,
 }
 
 impl Serve {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
+        Self { client, left_out }
     }
 
     fn api(&self, namespace: &str) -> Api<crd::RayService> {
@@ -62,7 +66,7 @@ impl Serve {
                 if is_already_exists(&error) {
                     ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
                 } else {
-                    ApiError::internal(kube_text(&error), &text)
+                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
                 }
                 .wrap(WRAP)
             })?;
@@ -92,9 +96,12 @@ impl Serve {
                             ApiError::not_found(text, &format!("Service {name} not found"))
                         }
                         ReadError::NotManaged => objects::not_managed(KIND, &name),
-                        ReadError::Other(text) => {
-                            ApiError::plain(format!("get service failed: {text}"))
+                        ReadError::Unreadable(reason) => {
+                            objects::unconvertible(KIND, &namespace, &name, reason)
                         }
+                        ReadError::Other(error) => ApiError::from_kube(&error, |text| {
+                            ApiError::plain(format!("get service failed: {text}"))
+                        }),
                     }
                     .wrap(&context)
                     .wrap(WRAP)
@@ -127,10 +134,12 @@ impl Serve {
                     existing = read().await?;
                 }
                 Err(error) => {
-                    return Err(ApiError::internal(
-                        kube_text(&error),
-                        &format!("Failed to update service for ({namespace}/{name})"),
-                    )
+                    return Err(ApiError::from_kube(&error, |text| {
+                        ApiError::internal(
+                            text,
+                            &format!("Failed to update service for ({namespace}/{name})"),
+                        )
+                    })
                     .wrap(WRAP));
                 }
             }
@@ -140,7 +149,7 @@ impl Serve {
 
     pub async fn get(&self, request: GetRayServiceRequest) -> Result<RayService, ApiError> {
         let GetRayServiceRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -157,9 +166,7 @@ impl Serve {
             page_token,
             page_size,
         } = request;
-        if namespace.is_empty() {
-            return Err(ApiError::invalid_input(EMPTY_NAMESPACE));
-        }
+        NAMING.check_namespace(&namespace)?;
         let (services, next_page_token) = self
             .list_in(Some(&namespace), page_size, &page_token)
             .await
@@ -192,7 +199,7 @@ impl Serve {
 
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
-        objects::check_name_and_namespace(&name, &namespace, EMPTY_NAME, EMPTY_NAMESPACE)?;
+        NAMING.check(&name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;
@@ -236,29 +243,30 @@ impl Serve {
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<RayService>, String), ApiError> {
-        let api: Api<crd::RayService> = match namespace {
-            Some(namespace) => self.api(namespace),
-            None => Api::all(self.client.clone()),
-        };
-        let list = api
-            .list(&objects::page(
-                labels::MANAGED_BY_SELECTOR,
-                i64::from(page_size),
-                page_token,
-            ))
-            .await
-            .map_err(|error| {
-                ApiError::plain(format!(
-                    "List RayService failed in {} with next page token {page_token} and page limit {page_size}: {}",
-                    namespace.unwrap_or_default(),
-                    kube_text(&error)
-                ))
-            })?;
-        let mut services = Vec::with_capacity(list.items.len());
-        for item in &list.items {
-            services.push(self.to_api(item).await?);
+        let params = objects::page(
+            labels::MANAGED_BY_SELECTOR,
+            i64::from(page_size),
+            page_token,
+        );
+        let (items, next) =
+            objects::list_page::<crd::RayService>(&self.client, namespace, &params, &self.left_out)
+                .await
+                .map_err(|error| {
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::plain(format!(
+                            "List RayService failed in {} with next page token {page_token} and page limit {page_size}: {text}",
+                            namespace.unwrap_or_default(),
+                        ))
+                    })
+                })?;
+        let mut services = Vec::with_capacity(items.len());
+        for item in &items {
+            match self.to_api(item).await {
+                Ok(service) => services.push(service),
+                Err(error) => self.left_out.record(KIND, &item.metadata, &error),
+            }
         }
-        Ok((services, list.metadata.continue_.unwrap_or_default()))
+        Ok((services, next))
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayService, ApiError> {
@@ -269,7 +277,12 @@ impl Serve {
                     ApiError::not_found(text, &format!("Service {name} not found"))
                 }
                 ReadError::NotManaged => objects::not_managed(KIND, name),
-                ReadError::Other(text) => ApiError::plain(format!("get service failed: {text}")),
+                ReadError::Unreadable(reason) => {
+                    objects::unconvertible(KIND, namespace, name, reason)
+                }
+                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("get service failed: {text}"))
+                }),
             })
     }
 
@@ -282,12 +295,8 @@ impl Serve {
         if let Some(cluster) = service::active_cluster_name(object) {
             events.extend(self.events(&namespace, "RayCluster", &cluster).await);
         }
-        service::from_ray_service(object, events::service_events(&name, &events)).map_err(|error| {
-            ApiError::internal(
-                error,
-                &format!("Failed to convert RayService {namespace}/{name}"),
-            )
-        })
+        service::from_ray_service(object, events::service_events(&name, &events))
+            .map_err(|error| objects::unconvertible(KIND, &namespace, &name, error))
     }
 
     async fn events(&self, namespace: &str, kind: &str, name: &str) -> Vec<Event> {

@@ -8,24 +8,35 @@
 //!
 //! Retryable answers (408, 429, 500, 502, 503, 504) are retried up to three times with
 //! exponential backoff, replaying the buffered request body. Every other answer is streamed back
-//! as it arrives, without a time limit, so `?watch=true` works through the proxy.
+//! as it arrives.
+//!
+//! Every request except watches (`watch` query parameter true, or a `/watch/` path) has a
+//! deadline, `--v2-timeout` (default 60 s, kube-apiserver's own `--request-timeout`), covering
+//! template lookups, every attempt and backoff, and the streaming of the answer: past it the
+//! request answers 504 with a Kubernetes `Status` (or, once the answer has begun, is cut). A
+//! watch has no deadline and ends when its client goes away: dropping the answer drops the
+//! upstream request. A Kubernetes API that cannot be reached answers 503 with a Kubernetes
+//! `Status` (reason `ServiceUnavailable`).
 
 pub mod events;
 pub mod service_proxy;
 pub mod template;
 
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
+use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kuberay_core::compute_template;
+use kuberay_core::{compute_template, names};
 
 use crate::error::kube_text;
 
@@ -39,7 +50,8 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Headers that belong to one connection and are not forwarded, plus the client's own
-/// credentials (the server's are used).
+/// credentials (the server's are used). `Impersonate-*` headers are dropped too
+/// ([`strip_client_identity`]).
 const NOT_FORWARDED: [&str; 10] = [
     "connection",
     "keep-alive",
@@ -62,6 +74,7 @@ pub struct V2 {
 struct Inner {
     client: kube::Client,
     max_body_bytes: usize,
+    timeout: Duration,
 }
 
 /// What a V2 path is.
@@ -164,6 +177,88 @@ fn strip_connection_headers(headers: &mut HeaderMap) {
     }
 }
 
+/// Drops what would make Kubernetes act as someone else than the server: the client's
+/// `Authorization` (also in [`NOT_FORWARDED`]) and every `Impersonate-*` header
+/// (`Impersonate-User`, `-Group`, `-Uid`, `-Extra-*`), which the server's credentials could
+/// otherwise be allowed to honour.
+fn strip_client_identity(headers: &mut HeaderMap) {
+    headers.remove(header::AUTHORIZATION);
+    let impersonation: Vec<http::HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("impersonate-"))
+        .cloned()
+        .collect();
+    for name in impersonation {
+        headers.remove(name);
+    }
+}
+
+/// Whether a request is a watch, which has no deadline: a `watch` query parameter that
+/// Kubernetes reads as true (anything but `0` or `false`), or a `/watch/` path.
+fn is_watch(uri: &Uri) -> bool {
+    let segments: Vec<&str> = uri.path().split('/').collect();
+    let watch_path = matches!(
+        segments.as_slice(),
+        ["", "apis", _, _, "watch", ..] | ["", "api", _, "watch", ..]
+    );
+    let watch_query = uri.query().is_some_and(|query| {
+        query
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(key, _)| decode(key) == "watch")
+            .is_some_and(|(_, value)| {
+                let value = decode(value);
+                value != "0" && !value.eq_ignore_ascii_case("false")
+            })
+    });
+    watch_path || watch_query
+}
+
+/// A Kubernetes `Status` answer, as kube-apiserver writes its own failures.
+fn kube_status(status: StatusCode, reason: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": status.as_u16(),
+    });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// 503 `ServiceUnavailable`: the Kubernetes API could not be reached.
+fn unavailable(error: &impl std::fmt::Display) -> Response {
+    kube_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        &format!("the Kubernetes API cannot be reached: {error}"),
+    )
+}
+
+/// 504 `Timeout`: the request did not complete within `--v2-timeout`.
+fn timed_out(timeout: Duration) -> Response {
+    kube_status(
+        StatusCode::GATEWAY_TIMEOUT,
+        "Timeout",
+        &format!(
+            "Timeout: request did not complete within {}s",
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// Whether a client error means that the Kubernetes API did not answer at all.
+fn is_unreachable(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
 /// The wait before retry number `attempt + 1`: 500 ms · 2^attempt, at most 10 s.
 fn backoff(attempt: u32) -> Duration {
     INITIAL_BACKOFF
@@ -172,11 +267,13 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl V2 {
-    pub fn new(client: kube::Client, max_body_bytes: usize) -> Self {
+    /// `timeout` is the deadline of every request except watches.
+    pub fn new(client: kube::Client, max_body_bytes: usize, timeout: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
                 max_body_bytes,
+                timeout,
             }),
         }
     }
@@ -190,6 +287,25 @@ impl V2 {
     }
 
     async fn serve(&self, route: Route, request: Request<Body>) -> Response {
+        if is_watch(request.uri()) {
+            return self.exchange(route, request, None).await;
+        }
+        let timeout = self.inner.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        match tokio::time::timeout_at(deadline, self.exchange(route, request, Some(deadline))).await
+        {
+            Ok(response) => response,
+            Err(_) => timed_out(timeout),
+        }
+    }
+
+    /// Reads, rewrites and forwards one request; `deadline` also bounds the answer's body.
+    async fn exchange(
+        &self,
+        route: Route,
+        request: Request<Body>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Response {
         let (parts, body) = request.into_parts();
         let mut body = match Limited::new(body, self.inner.max_body_bytes)
             .collect()
@@ -211,6 +327,7 @@ impl V2 {
         };
         let mut headers = parts.headers;
         strip_connection_headers(&mut headers);
+        strip_client_identity(&mut headers);
         let path = parts.uri.path();
         let mut target = parts
             .uri
@@ -236,10 +353,13 @@ impl V2 {
                 target = format!("{path}?{}", events::restrict_query(parts.uri.query()));
             }
             Route::ServiceProxy { namespace, service } => {
-                if let Err((status, text)) =
+                if let Err(refusal) =
                     service_proxy::check(&self.inner.client, &namespace, &service).await
                 {
-                    return plain_error(status, &text);
+                    return match refusal {
+                        service_proxy::Refusal::Unreachable(error) => unavailable(&error),
+                        service_proxy::Refusal::Text(status, text) => plain_error(status, &text),
+                    };
                 }
             }
             Route::Forward => {}
@@ -249,7 +369,8 @@ impl V2 {
         if !body.is_empty() {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
-        self.forward(parts.method, &target, headers, body).await
+        self.forward(parts.method, &target, headers, body, deadline)
+            .await
     }
 
     /// Applies the compute templates a body names; `None` forwards the original body.
@@ -265,7 +386,9 @@ impl V2 {
             .unwrap_or_default();
         let mut value = template::decode(content_type, body)
             .map_err(|text| plain_error(StatusCode::BAD_REQUEST, text))?;
-        if !template::applies(&value) {
+        // A namespace that is not a valid name has no templates: the request goes on unchanged
+        // and Kubernetes answers it.
+        if !template::applies(&value) || names::check_namespace(namespace).is_err() {
             return Ok(None);
         }
         let api: Api<ConfigMap> = Api::namespaced(self.inner.client.clone(), namespace);
@@ -274,7 +397,19 @@ impl V2 {
             if templates.contains_key(&name) {
                 continue;
             }
+            if let Err(error) = names::check_object_name("compute template name", &name) {
+                return Err(plain_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!(
+                        "Cannot get compute template for name {} in namespace '{namespace}', error: {error}",
+                        names::quote_bounded(&name)
+                    ),
+                ));
+            }
             let config_map = api.get(&name).await.map_err(|error| {
+                if is_unreachable(&error) {
+                    return unavailable(&error);
+                }
                 plain_error(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     &format!(
@@ -296,13 +431,15 @@ impl V2 {
             })
     }
 
-    /// Sends the request, retrying retryable statuses, and streams the answer back.
+    /// Sends the request, retrying retryable statuses while the deadline allows, and streams the
+    /// answer back (cut at the deadline).
     async fn forward(
         &self,
         method: Method,
         target: &str,
         headers: HeaderMap,
         body: Bytes,
+        deadline: Option<tokio::time::Instant>,
     ) -> Response {
         let mut attempt = 0;
         loop {
@@ -321,13 +458,15 @@ impl V2 {
                 Ok(response) => response,
                 Err(error) => {
                     tracing::warn!("V2 proxy: {method} {target}: {error}");
-                    return StatusCode::BAD_GATEWAY.into_response();
+                    return unavailable(&error);
                 }
             };
             let status = response.status();
-            if RETRYABLE.contains(&status.as_u16()) && attempt < MAX_RETRIES {
+            let wait = backoff(attempt);
+            let time_left =
+                deadline.is_none_or(|deadline| tokio::time::Instant::now() + wait < deadline);
+            if RETRYABLE.contains(&status.as_u16()) && attempt < MAX_RETRIES && time_left {
                 drop(response);
-                let wait = backoff(attempt);
                 tracing::debug!(
                     "V2 proxy: {method} {target} answered {status}; retrying in {wait:?}"
                 );
@@ -337,14 +476,99 @@ impl V2 {
             }
             let (mut parts, body) = response.into_parts();
             strip_connection_headers(&mut parts.headers);
-            return Response::from_parts(parts, Body::new(body));
+            let body = Body::new(body);
+            return match deadline {
+                Some(deadline) => Response::from_parts(
+                    parts,
+                    Body::new(Deadline {
+                        inner: body,
+                        sleep: Box::pin(tokio::time::sleep_until(deadline)),
+                    }),
+                ),
+                None => Response::from_parts(parts, body),
+            };
         }
+    }
+}
+
+/// An answer body cut (with an error, so the client sees it incomplete) at the deadline.
+struct Deadline {
+    inner: Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl HttpBody for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                Poll::Ready(Some(Err(axum::Error::new("V2 request deadline exceeded"))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watches_are_recognised() {
+        let watch = |uri: &str| is_watch(&uri.parse().unwrap());
+        assert!(watch("/apis/ray.io/v1/rayclusters?watch=true"));
+        assert!(watch(
+            "/apis/ray.io/v1/namespaces/ns/rayclusters?limit=5&watch=1"
+        ));
+        assert!(watch("/apis/ray.io/v1/rayclusters?watch=True"));
+        assert!(watch("/apis/ray.io/v1/watch/namespaces/ns/rayclusters"));
+        assert!(watch(
+            "/apis/events.k8s.io/v1/namespaces/ns/events?watch=true"
+        ));
+        assert!(!watch("/apis/ray.io/v1/rayclusters?watch=false"));
+        assert!(!watch("/apis/ray.io/v1/rayclusters?watch=0"));
+        assert!(!watch("/apis/ray.io/v1/rayclusters"));
+        assert!(!watch("/apis/ray.io/v1/namespaces/ns/rayclusters/watch"));
+        assert!(!watch("/apis/ray.io/v1/rayclusters?resourceVersion=watch"));
+    }
+
+    #[test]
+    fn client_identity_is_not_forwarded() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "authorization",
+            "impersonate-user",
+            "Impersonate-Group",
+            "impersonate-uid",
+            "impersonate-extra-scopes",
+            "accept",
+        ] {
+            headers.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("x"),
+            );
+        }
+        headers.append("impersonate-group", HeaderValue::from_static("y"));
+        strip_client_identity(&mut headers);
+        let left: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+        assert_eq!(left, ["accept"]);
+    }
 
     #[test]
     fn routes_are_recognised() {

@@ -21,14 +21,18 @@ pub fn service_name(id: &str) -> Option<&str> {
     (!name.is_empty() && matches!(scheme, "" | "http" | "https")).then_some(name)
 }
 
-/// Checks the Service; `Err` is the status and plain text to answer instead of forwarding.
-pub async fn check(
-    client: &kube::Client,
-    namespace: &str,
-    service: &str,
-) -> Result<(), (StatusCode, String)> {
+/// Why a service proxy request is not forwarded.
+pub enum Refusal {
+    /// The status and plain text to answer.
+    Text(StatusCode, String),
+    /// The Kubernetes API could not be reached.
+    Unreachable(kube::Error),
+}
+
+/// Checks the Service; `Err` is what to answer instead of forwarding.
+pub async fn check(client: &kube::Client, namespace: &str, service: &str) -> Result<(), Refusal> {
     let Some(name) = service_name(service) else {
-        return Err((
+        return Err(Refusal::Text(
             StatusCode::BAD_REQUEST,
             format!("invalid service format: {service}"),
         ));
@@ -38,16 +42,21 @@ pub async fn check(
         .fields(&format!("metadata.name={name}"))
         .labels(KUBERAY_SERVICE_SELECTOR);
     match api.list(&params).await {
+        Err(error @ (kube::Error::HyperError(_) | kube::Error::Service(_))) => {
+            tracing::warn!("listing kuberay services in {namespace}: {error}");
+            Err(Refusal::Unreachable(error))
+        }
         Err(error) => {
             tracing::warn!("listing kuberay services in {namespace}: {error}");
-            Err((
+            Err(Refusal::Text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "failed to list kuberay services".into(),
             ))
         }
-        Ok(list) if list.items.is_empty() => {
-            Err((StatusCode::NOT_FOUND, "kuberay service not found".into()))
-        }
+        Ok(list) if list.items.is_empty() => Err(Refusal::Text(
+            StatusCode::NOT_FOUND,
+            "kuberay service not found".into(),
+        )),
         Ok(_) => Ok(()),
     }
 }
