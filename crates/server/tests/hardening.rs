@@ -577,3 +577,24 @@ async fn malformed_grpc_messages_are_invalid_arguments() {
     }
     server.stop().await;
 }
+
+/// V2 acts as the server, never as whoever a client names in `Impersonate-*` headers. On a real
+/// cluster a forwarded `Impersonate-User: system:anonymous` would be refused with 403; the
+/// embedded store ignores impersonation, so there the call must simply work.
+#[tokio::test]
+async fn v2_never_impersonates_for_a_client() {
+    let mut server = TestServer::start().await;
+    let ns = server.namespace("impersonate").await;
+    let response = http_client()
+        .get(server.url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters")))
+        .header("Impersonate-User", "system:anonymous")
+        .header("Impersonate-Group", "system:unauthenticated")
+        .header("Impersonate-Extra-Scopes", "none")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    server.stop().await;
+}
