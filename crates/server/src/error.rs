@@ -140,16 +140,16 @@ impl std::error::Error for ApiError {}
 /// `grpc-message` header grow with it.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// `message` cut to [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
+/// `message` cut to at most [`MAX_MESSAGE_BYTES`] at a character boundary, saying so.
 fn bounded(mut message: String) -> String {
     if message.len() > MAX_MESSAGE_BYTES {
-        let mut end = MAX_MESSAGE_BYTES;
+        let note = format!("... (message cut, {} bytes)", message.len());
+        let mut end = MAX_MESSAGE_BYTES - note.len();
         while !message.is_char_boundary(end) {
             end -= 1;
         }
-        let total = message.len();
         message.truncate(end);
-        message.push_str(&format!("... (message cut, {total} bytes)"));
+        message.push_str(&note);
     }
     message
 }
@@ -234,6 +234,9 @@ pub fn kube_code(error: &kube::Error) -> Option<Code> {
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {
             Some(Code::Unavailable)
         }
+        // Names are checked first, so only a client's value (a 3 MB continue token) can make a
+        // request that cannot be built.
+        kube::Error::BuildRequest(_) => Some(Code::InvalidArgument),
         _ => None,
     }
 }
@@ -316,6 +319,14 @@ mod tests {
         for (code, status) in table {
             assert_eq!(http_status(code).as_u16(), status, "{code:?}");
         }
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_the_limit() {
+        let status = tonic::Status::from(ApiError::plain("é".repeat(5000)));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES);
+        assert!(status.message().ends_with("... (message cut, 10000 bytes)"));
+        assert_eq!(bounded("short".into()), "short");
     }
 
     #[test]

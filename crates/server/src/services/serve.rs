@@ -10,7 +10,8 @@ use kuberay_api::proto::{
     ListAllRayServicesRequest, ListAllRayServicesResponse, ListRayServicesRequest,
     ListRayServicesResponse, RayService, UpdateRayServiceRequest,
 };
-use kuberay_core::{cluster, crd, events, labels, service};
+use kuberay_core::{CoreError, cluster, crd, events, labels, service};
+use tonic::Code;
 
 use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
@@ -114,7 +115,17 @@ impl Serve {
         let timestamp = cluster::go_time_string(std::time::SystemTime::now());
         let built =
             service::to_ray_service(&service, &templates, (labels::UPDATE_TIMESTAMP, &timestamp))
-                .map_err(|error| ApiError::plain(error.to_string()).wrap(WRAP))?;
+                .map_err(|error| {
+                // The Go server's unlayered text; a request it cannot build from is the
+                // client's mistake (the Go server answers UNKNOWN).
+                match error {
+                    CoreError::InvalidInput(text) => {
+                        ApiError::with_code(Code::InvalidArgument, text)
+                    }
+                    CoreError::InvalidData(text) => ApiError::plain(text),
+                }
+                .wrap(WRAP)
+            })?;
         // The operator writes the same object (finalizer, status) concurrently: a stale
         // resourceVersion is retried against a fresh read instead of failing the call.
         let mut attempts = 0;
