@@ -3,6 +3,8 @@
 #   e2e/go/go.mod       k8s.io/kubernetes (kube-apiserver), go.etcd.io/etcd/server/v3 (etcd),
 #                       sigs.k8s.io/controller-runtime (envtest, used by cmd/control-plane)
 #   e2e/kuberay/go.mod  github.com/ray-project/kuberay/ray-operator (operator and CRDs)
+#   e2e/helm/go.mod     helm.sh/helm/v3 (helm, for the chart checks; `e2e/build helm`), and
+#                       k8s.io/kubectl (kubectl, for them where none is installed; `e2e/build kubectl`)
 
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(dirname "$E2E_DIR")
@@ -30,6 +32,10 @@ KUBERAY_VERSION=$(e2e_mod_version "$E2E_DIR/kuberay/go.mod" github.com/ray-proje
 CONTROL_PLANE_BIN=$E2E_CACHE/kubernetes-$KUBERNETES_VERSION-etcd-$ETCD_VERSION-$(e2e_digest go/go.mod go/go.sum)
 HARNESS_BIN=$E2E_CACHE/control-plane-$(e2e_digest go/go.mod go/go.sum go/cmd/control-plane/main.go)
 KUBERAY_DIR=$E2E_CACHE/kuberay-$KUBERAY_VERSION-$(e2e_digest kuberay/go.mod kuberay/go.sum)
+HELM_VERSION=$(e2e_mod_version "$E2E_DIR/helm/go.mod" helm.sh/helm/v3)
+HELM_BIN=$E2E_CACHE/helm-$HELM_VERSION-$(e2e_digest helm/go.mod helm/go.sum)
+KUBECTL_VERSION=$(e2e_mod_version "$E2E_DIR/helm/go.mod" k8s.io/kubectl)
+KUBECTL_BIN=$E2E_CACHE/kubectl-$KUBECTL_VERSION-$(e2e_digest helm/go.mod helm/go.sum helm/cmd/kubectl/main.go)
 
 # Whether PID $1 is alive and its command line mentions $2 (guards against reused PIDs).
 e2e_alive() {
