@@ -240,7 +240,10 @@ pub fn init_logging(
     use tracing_subscriber::{EnvFilter, fmt};
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let stderr = fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: `kubectl logs` and log collectors read plain text.
+    let stderr = fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     let (file, guard) = match &config.log_file_path {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
