@@ -274,6 +274,10 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
             .filter(|line| line.contains("\"level\":\"error\"") && line.contains(&ns))
             // The operator's own write conflicts are retried by its controller; not about us.
             .filter(|line| !line.contains("the object has been modified"))
+            // Its RayService controller can look for the head pod before the RayCluster
+            // controller has created it (a loaded machine); it retries. Whether head pods are
+            // created at all is checked above for every cluster.
+            .filter(|line| !line.contains("found 0 head"))
             .collect();
         assert!(errors.is_empty(), "operator errors: {errors:#?}");
     }
