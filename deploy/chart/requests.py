@@ -5,6 +5,8 @@
 
   requests.py count           the number of requests
   requests.py refused         the refused ones (403): count, method and path, one line each
+  requests.py outside NS      the requests for resources outside namespace NS (cluster-wide or
+                              in another namespace): method and path, one line each
   requests.py summary ROLE    the requests as RBAC (group, resource, verb) triples, compared with
                               the rules of a Role or ClusterRole (`kubectl get -o json` in the
                               file ROLE): which rules they used, which they did not
@@ -70,6 +72,14 @@ if mode == "refused":
             refused[key] = refused.get(key, 0) + 1
     for key, count in sorted(refused.items()):
         print(f"{count:6d} {key}")
+    sys.exit(0)
+if mode == "outside":
+    namespace = sys.argv[2]
+    for method, url, _ in requests:
+        path = urlsplit(url).path
+        # Resource requests only: /readyz, /version and discovery are not in any namespace.
+        if triple(method, url) and f"/namespaces/{namespace}/" not in path:
+            print(f"{method} {path}")
     sys.exit(0)
 assert mode == "summary", f"unknown mode {mode}"
 

@@ -14,6 +14,7 @@ pub mod job;
 pub mod labels;
 pub mod names;
 pub mod quantity;
+pub mod scope;
 pub mod service;
 
 pub use error::CoreError;

@@ -95,6 +95,13 @@ pub struct Config {
     #[arg(long = "http-max-body-bytes", env = "KUBERAY_APISERVER_HTTP_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub http_max_body_bytes: usize,
 
+    /// Serve one namespace only (the Helm chart's `singleNamespaceInstall`): requests for any
+    /// other namespace are refused (PERMISSION_DENIED / 403) before any Kubernetes call, V1
+    /// list-all calls list this namespace, and V2 requests across all namespaces are refused.
+    /// Unset: every namespace.
+    #[arg(long = "namespace", env = "KUBERAY_APISERVER_NAMESPACE", value_parser = parse_namespace)]
+    pub namespace: Option<String>,
+
     /// Where the job-submission calls find a cluster's Ray dashboard, e.g.
     /// `http://{name}-head-svc.{namespace}:8265`; `{name}` and `{namespace}` are replaced by the
     /// cluster's. Unset: the in-cluster Service address when running in a pod, else the
@@ -160,6 +167,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// The namespaces this server serves (`--namespace`).
+    pub fn namespace_scope(&self) -> kuberay_core::scope::NamespaceScope {
+        match &self.namespace {
+            Some(namespace) => kuberay_core::scope::NamespaceScope::only(namespace.as_str()),
+            None => kuberay_core::scope::NamespaceScope::all(),
+        }
+    }
+
     /// Parses the process arguments, accepting Go's single-dash long flags.
     pub fn from_args() -> Self {
         Self::parse_from(normalize_go_flags(std::env::args_os()))
@@ -246,6 +261,12 @@ pub fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
 }
 
 /// Parses Go's `strconv.ParseBool` forms.
+/// A namespace name, checked by the Kubernetes rules (an RFC 1123 label).
+pub fn parse_namespace(text: &str) -> Result<String, String> {
+    kuberay_core::names::check_namespace(text).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
+}
+
 pub fn parse_go_bool(text: &str) -> Result<bool, String> {
     match text {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),

@@ -89,12 +89,22 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let calls = Calls::new(metrics.clone(), config.grpc_timeout);
     let dashboards =
         dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
-    let services = Services::new(backend.client.clone(), dashboards, metrics.clone());
+    let scope = config.namespace_scope();
+    if let Some(namespace) = scope.served() {
+        tracing::info!("serving namespace {namespace} only (--namespace)");
+    }
+    let services = Services::new(
+        backend.client.clone(),
+        dashboards,
+        metrics.clone(),
+        scope.clone(),
+    );
     let v2 = config.enable_api_server_v2.then(|| {
         v2::V2::new(
             backend.client.clone(),
             config.http_max_body_bytes,
             config.v2_timeout,
+            scope,
         )
     });
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);

@@ -12,6 +12,8 @@ use kuberay_api::proto::{
 use kuberay_core::crd::RayCluster;
 use kuberay_core::{CoreError, cluster, events, labels};
 
+use kuberay_core::scope::NamespaceScope;
+
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
@@ -26,11 +28,16 @@ const KIND: &str = "RayCluster";
 pub struct Clusters {
     client: kube::Client,
     left_out: objects::LeftOut,
+    scope: NamespaceScope,
 }
 
 impl Clusters {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
-        Self { client, left_out }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
+        Self {
+            client,
+            left_out,
+            scope,
+        }
     }
 
     fn api(&self, namespace: &str) -> Api<RayCluster> {
@@ -42,6 +49,7 @@ impl Clusters {
         let CreateClusterRequest { cluster, namespace } = request;
         cluster::validate_create(&namespace, cluster.as_ref())
             .map_err(|e| invalid(e).wrap("Validate create cluster request failed."))?;
+        objects::in_scope(&self.scope, &namespace)?;
         let cluster = cluster.expect("validation rejects a missing cluster");
         let name = &cluster.name;
         let spec = cluster
@@ -80,7 +88,7 @@ impl Clusters {
 
     pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
         let GetClusterRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -98,7 +106,7 @@ impl Clusters {
             r#continue,
             limit,
         } = request;
-        NAMING.check_namespace(&namespace)?;
+        NAMING.check_namespace(&self.scope, &namespace)?;
         let (clusters, next) = self
             .list_in(Some(&namespace), limit, &r#continue)
             .await
@@ -120,7 +128,7 @@ impl Clusters {
     ) -> Result<ListAllClustersResponse, ApiError> {
         let ListAllClustersRequest { r#continue, limit } = request;
         let (clusters, next) = self
-            .list_in(None, limit, &r#continue)
+            .list_in(self.scope.list_all_namespace(), limit, &r#continue)
             .await
             .map_err(|error| {
                 ApiError::from_kube(&error, |text| {
@@ -136,7 +144,7 @@ impl Clusters {
 
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
@@ -223,7 +231,7 @@ impl Clusters {
 
     /// The cluster as the job-submission service needs it: read with the GetCluster checks.
     pub async fn get_object(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
-        NAMING.check(name, namespace)?;
+        NAMING.check(&self.scope, name, namespace)?;
         self.read(name, namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))

@@ -10,6 +10,8 @@ use kuberay_api::proto::{
 };
 use kuberay_core::{CoreError, compute_template, labels};
 
+use kuberay_core::scope::NamespaceScope;
+
 use super::objects;
 use crate::error::{ApiError, is_already_exists, is_not_found, kube_text};
 
@@ -22,11 +24,12 @@ const NAMING: objects::Naming = objects::Naming {
 #[derive(Clone)]
 pub struct ComputeTemplates {
     client: kube::Client,
+    scope: NamespaceScope,
 }
 
 impl ComputeTemplates {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client }
+    pub fn new(client: kube::Client, scope: NamespaceScope) -> Self {
+        Self { client, scope }
     }
 
     fn config_maps(&self, namespace: &str) -> Api<ConfigMap> {
@@ -47,6 +50,7 @@ impl ComputeTemplates {
                 ApiError::invalid_input(text).wrap(WRAP)
             }
         })?;
+        objects::in_scope(&self.scope, &namespace)?;
         let template = template.expect("validation rejects a missing template");
         let name = &template.name;
 
@@ -86,7 +90,7 @@ impl ComputeTemplates {
         request: GetComputeTemplateRequest,
     ) -> Result<ComputeTemplate, ApiError> {
         let GetComputeTemplateRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         let config_map = self
             .read(&name, &namespace)
             .await
@@ -99,7 +103,7 @@ impl ComputeTemplates {
         request: ListComputeTemplatesRequest,
     ) -> Result<ListComputeTemplatesResponse, ApiError> {
         let ListComputeTemplatesRequest { namespace } = request;
-        NAMING.check_namespace(&namespace)?;
+        NAMING.check_namespace(&self.scope, &namespace)?;
         let list = self
             .config_maps(&namespace)
             .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
@@ -121,14 +125,19 @@ impl ComputeTemplates {
         })
     }
 
-    /// Lists the templates of every namespace with one cluster-wide list call; the result is in
-    /// namespace-then-name order, the order the Go server's per-namespace loop produces.
+    /// Lists the templates of every namespace with one cluster-wide list call (of the one
+    /// namespace served, with `--namespace`); the result is in namespace-then-name order, the
+    /// order the Go server's per-namespace loop produces.
     pub async fn list_all(
         &self,
         request: ListAllComputeTemplatesRequest,
     ) -> Result<ListAllComputeTemplatesResponse, ApiError> {
         let ListAllComputeTemplatesRequest {} = request;
-        let list = Api::<ConfigMap>::all(self.client.clone())
+        let api = match self.scope.list_all_namespace() {
+            Some(namespace) => self.config_maps(namespace),
+            None => Api::<ConfigMap>::all(self.client.clone()),
+        };
+        let list = api
             .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
             .await
             .map_err(|error| {
@@ -154,7 +163,7 @@ impl ComputeTemplates {
 
     pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
         let DeleteComputeTemplateRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get compute template failure"))?;

@@ -9,6 +9,8 @@ use kuberay_api::proto::{
 use kuberay_core::crd;
 use kuberay_core::{cluster, job, labels};
 
+use kuberay_core::scope::NamespaceScope;
+
 use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
@@ -24,11 +26,16 @@ const KIND: &str = "RayJob";
 pub struct Jobs {
     client: kube::Client,
     left_out: objects::LeftOut,
+    scope: NamespaceScope,
 }
 
 impl Jobs {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
-        Self { client, left_out }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
+        Self {
+            client,
+            left_out,
+            scope,
+        }
     }
 
     fn api(&self, namespace: &str) -> Api<crd::RayJob> {
@@ -40,6 +47,7 @@ impl Jobs {
         let CreateRayJobRequest { job, namespace } = request;
         job::validate_create(&namespace, job.as_ref())
             .map_err(|e| invalid(e).wrap("Validate job request failed."))?;
+        objects::in_scope(&self.scope, &namespace)?;
         let job = job.expect("validation rejects a missing job");
         // The Go server names the job by its (usually empty) job_id in these texts.
         let owner = format!("{namespace}/{}", job.job_id);
@@ -76,7 +84,7 @@ impl Jobs {
 
     pub async fn get(&self, request: GetRayJobRequest) -> Result<RayJob, ApiError> {
         let GetRayJobRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -90,7 +98,7 @@ impl Jobs {
             r#continue,
             limit,
         } = request;
-        NAMING.check_namespace(&namespace)?;
+        NAMING.check_namespace(&self.scope, &namespace)?;
         let (jobs, next) = self.list_in(Some(&namespace), limit, &r#continue).await?;
         Ok(ListRayJobsResponse {
             jobs,
@@ -103,7 +111,9 @@ impl Jobs {
         request: ListAllRayJobsRequest,
     ) -> Result<ListAllRayJobsResponse, ApiError> {
         let ListAllRayJobsRequest { r#continue, limit } = request;
-        let (jobs, next) = self.list_in(None, limit, &r#continue).await?;
+        let (jobs, next) = self
+            .list_in(self.scope.list_all_namespace(), limit, &r#continue)
+            .await?;
         Ok(ListAllRayJobsResponse {
             jobs,
             r#continue: next,
@@ -112,7 +122,7 @@ impl Jobs {
 
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;

@@ -50,15 +50,16 @@ impl Services {
         client: kube::Client,
         dashboards: crate::dashboard::Dashboards,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        scope: kuberay_core::scope::NamespaceScope,
     ) -> Self {
         let left_out = objects::LeftOut::new(metrics);
-        let clusters = Clusters::new(client.clone(), left_out.clone());
+        let clusters = Clusters::new(client.clone(), left_out.clone(), scope.clone());
         Self {
             job_submissions: JobSubmissions::new(clusters.clone(), dashboards),
             clusters,
-            compute_templates: ComputeTemplates::new(client.clone()),
-            jobs: Jobs::new(client.clone(), left_out.clone()),
-            serve: Serve::new(client, left_out),
+            compute_templates: ComputeTemplates::new(client.clone(), scope.clone()),
+            jobs: Jobs::new(client.clone(), left_out.clone(), scope.clone()),
+            serve: Serve::new(client, left_out, scope),
         }
     }
 }

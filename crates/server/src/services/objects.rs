@@ -13,6 +13,7 @@ use kube::api::{DeleteParams, ListParams};
 use kube::core::DeserializeGuard;
 use kube::{Api, Resource};
 use kuberay_api::proto::ComputeTemplate;
+use kuberay_core::scope::NamespaceScope;
 use kuberay_core::{compute_template, labels, names};
 use serde::de::DeserializeOwned;
 use tonic::Code;
@@ -32,8 +33,14 @@ pub struct Naming {
 
 impl Naming {
     /// The checks every get and delete makes first: the service's own texts for empty values,
-    /// then the Kubernetes name rules, so no input can change which object a request reaches.
-    pub fn check(&self, name: &str, namespace: &str) -> Result<(), ApiError> {
+    /// then the Kubernetes name rules, so no input can change which object a request reaches,
+    /// then the server's namespace scope.
+    pub fn check(
+        &self,
+        scope: &NamespaceScope,
+        name: &str,
+        namespace: &str,
+    ) -> Result<(), ApiError> {
         if name.is_empty() {
             return Err(ApiError::invalid_input(self.empty_name));
         }
@@ -42,16 +49,26 @@ impl Naming {
         }
         names::check_namespace(namespace)
             .and_then(|()| names::check_object_name(self.field, name))
-            .map_err(|e| ApiError::invalid_input(e.to_string()))
+            .map_err(|e| ApiError::invalid_input(e.to_string()))?;
+        in_scope(scope, namespace)
     }
 
     /// The check of a list in one namespace.
-    pub fn check_namespace(&self, namespace: &str) -> Result<(), ApiError> {
+    pub fn check_namespace(&self, scope: &NamespaceScope, namespace: &str) -> Result<(), ApiError> {
         if namespace.is_empty() {
             return Err(ApiError::invalid_input(self.empty_namespace));
         }
-        names::check_namespace(namespace).map_err(|e| ApiError::invalid_input(e.to_string()))
+        names::check_namespace(namespace).map_err(|e| ApiError::invalid_input(e.to_string()))?;
+        in_scope(scope, namespace)
     }
+}
+
+/// PERMISSION_DENIED (403) for a namespace this server does not serve (`--namespace`), before
+/// any Kubernetes call.
+pub fn in_scope(scope: &NamespaceScope, namespace: &str) -> Result<(), ApiError> {
+    scope
+        .check(namespace)
+        .map_err(|refused| ApiError::with_code(Code::PermissionDenied, refused.to_string()))
 }
 
 /// Objects that a list answer leaves out because they cannot be read or converted (written by

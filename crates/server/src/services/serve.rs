@@ -13,6 +13,8 @@ use kuberay_api::proto::{
 use kuberay_core::{CoreError, cluster, crd, events, labels, service};
 use tonic::Code;
 
+use kuberay_core::scope::NamespaceScope;
+
 use super::clusters::{build_error, invalid};
 use super::objects::{self, ReadError};
 use crate::error::{ApiError, is_already_exists, is_conflict, kube_text};
@@ -30,11 +32,16 @@ const UPDATE_ATTEMPTS: usize = 5;
 pub struct Serve {
     client: kube::Client,
     left_out: objects::LeftOut,
+    scope: NamespaceScope,
 }
 
 impl Serve {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut) -> Self {
-        Self { client, left_out }
+    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
+        Self {
+            client,
+            left_out,
+            scope,
+        }
     }
 
     fn api(&self, namespace: &str) -> Api<crd::RayService> {
@@ -46,6 +53,7 @@ impl Serve {
         let CreateRayServiceRequest { service, namespace } = request;
         service::validate_create(&namespace, service.as_ref())
             .map_err(|e| invalid(e).wrap("Validate create service request failed."))?;
+        objects::in_scope(&self.scope, &namespace)?;
         let service = service.expect("validation rejects a missing service");
         let name = service.name.clone();
         let templates = self
@@ -85,6 +93,7 @@ impl Serve {
         } = request;
         service::validate_update(&path_name, &namespace, service.as_ref())
             .map_err(|e| invalid(e).wrap("Validate update service request failed."))?;
+        objects::in_scope(&self.scope, &namespace)?;
         let service = service.expect("validation rejects a missing service");
         let name = service.name.clone();
         let context = format!("Update service fail, no service named: {name} ");
@@ -160,7 +169,7 @@ impl Serve {
 
     pub async fn get(&self, request: GetRayServiceRequest) -> Result<RayService, ApiError> {
         let GetRayServiceRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
             .read(&name, &namespace)
             .await
@@ -177,7 +186,7 @@ impl Serve {
             page_token,
             page_size,
         } = request;
-        NAMING.check_namespace(&namespace)?;
+        NAMING.check_namespace(&self.scope, &namespace)?;
         let (services, next_page_token) = self
             .list_in(Some(&namespace), page_size, &page_token)
             .await
@@ -198,7 +207,7 @@ impl Serve {
             page_size,
         } = request;
         let (services, next_page_token) = self
-            .list_in(None, page_size, &page_token)
+            .list_in(self.scope.list_all_namespace(), page_size, &page_token)
             .await
             .map_err(|e| e.wrap("list all services failed."))?;
         Ok(ListAllRayServicesResponse {
@@ -210,7 +219,7 @@ impl Serve {
 
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
-        NAMING.check(&name, &namespace)?;
+        NAMING.check(&self.scope, &name, &namespace)?;
         self.read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;

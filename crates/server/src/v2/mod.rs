@@ -36,6 +36,7 @@ use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
+use kuberay_core::scope::{NamespaceScope, OutOfScope};
 use kuberay_core::{compute_template, names};
 
 use crate::error::kube_text;
@@ -75,6 +76,7 @@ struct Inner {
     client: kube::Client,
     max_body_bytes: usize,
     timeout: Duration,
+    scope: NamespaceScope,
 }
 
 /// What a V2 path is.
@@ -145,6 +147,29 @@ fn route(method: &Method, path: &str) -> Option<Route> {
             service: decode(service),
         }),
         _ => None,
+    }
+}
+
+/// The namespace a V2 path names (`.../namespaces/{namespace}/...`, watches included), decoded;
+/// `None` for a path across all namespaces (`/apis/ray.io/v1/rayclusters`).
+fn namespace_of(path: &str) -> Option<String> {
+    let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    match segments.as_slice() {
+        ["apis", _, _, "namespaces", namespace, _, ..]
+        | ["apis", _, _, "watch", "namespaces", namespace, _, ..]
+        | ["api", _, "namespaces", namespace, _, ..] => Some(decode(namespace)),
+        _ => None,
+    }
+}
+
+/// Whether a V2 path is inside the server's namespace scope (`--namespace`).
+fn check_scope(scope: &NamespaceScope, path: &str) -> Result<(), OutOfScope> {
+    if scope.served().is_none() {
+        return Ok(());
+    }
+    match namespace_of(path) {
+        Some(namespace) => scope.check(&namespace),
+        None => scope.check_all(),
     }
 }
 
@@ -268,12 +293,19 @@ fn backoff(attempt: u32) -> Duration {
 
 impl V2 {
     /// `timeout` is the deadline of every request except watches.
-    pub fn new(client: kube::Client, max_body_bytes: usize, timeout: Duration) -> Self {
+    /// `scope` refuses requests for namespaces the server does not serve.
+    pub fn new(
+        client: kube::Client,
+        max_body_bytes: usize,
+        timeout: Duration,
+        scope: NamespaceScope,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 client,
                 max_body_bytes,
                 timeout,
+                scope,
             }),
         }
     }
@@ -281,7 +313,12 @@ impl V2 {
     /// Serves a V2 request; a request that is not for the V2 API is handed back.
     pub async fn handle(&self, request: Request<Body>) -> Result<Response, Request<Body>> {
         match route(request.method(), request.uri().path()) {
-            Some(route) => Ok(self.serve(route, request).await),
+            Some(route) => Ok(match check_scope(&self.inner.scope, request.uri().path()) {
+                Ok(()) => self.serve(route, request).await,
+                Err(refused) => {
+                    kube_status(StatusCode::FORBIDDEN, "Forbidden", &refused.to_string())
+                }
+            }),
             None => Err(request),
         }
     }
@@ -568,6 +605,32 @@ mod tests {
         strip_client_identity(&mut headers);
         let left: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
         assert_eq!(left, ["accept"]);
+    }
+
+    #[test]
+    fn paths_name_their_namespace() {
+        for (path, namespace) in [
+            ("/apis/ray.io/v1/namespaces/ns/rayclusters", Some("ns")),
+            (
+                "/apis/ray.io/v1/namespaces/ns/rayclusters/c/status",
+                Some("ns"),
+            ),
+            ("/apis/ray.io/v1/watch/namespaces/ns/rayjobs", Some("ns")),
+            ("/apis/ray.io/v1/namespaces/n%73/rayclusters", Some("ns")),
+            ("/apis/events.k8s.io/v1/namespaces/ns/events", Some("ns")),
+            ("/api/v1/namespaces/ns/services/s:8265/proxy/", Some("ns")),
+            ("/apis/ray.io/v1/rayclusters", None),
+            ("/apis/ray.io/v1/watch/rayclusters", None),
+            ("/apis/ray.io/v1/namespaces", None),
+            ("/apis/ray.io/v1/namespaces/ns", None),
+        ] {
+            assert_eq!(namespace_of(path).as_deref(), namespace, "{path}");
+        }
+        let scope = NamespaceScope::only("ns");
+        assert!(check_scope(&scope, "/apis/ray.io/v1/namespaces/ns/rayclusters").is_ok());
+        assert!(check_scope(&scope, "/apis/ray.io/v1/namespaces/other/rayclusters").is_err());
+        assert!(check_scope(&scope, "/apis/ray.io/v1/rayclusters").is_err());
+        assert!(check_scope(&NamespaceScope::all(), "/apis/ray.io/v1/rayclusters").is_ok());
     }
 
     #[test]

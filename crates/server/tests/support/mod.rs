@@ -99,12 +99,13 @@ impl TestServer {
 
     /// Creates a namespace unique to this test run.
     pub async fn namespace(&mut self, prefix: &str) -> String {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = unique_name(prefix);
+        self.create_namespace(&name).await;
+        name
+    }
+
+    /// Creates the namespace `name` (through Kubernetes directly), removed by [`Self::stop`].
+    pub async fn create_namespace(&mut self, name: &str) {
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
             "metadata": { "name": name }
         }))
@@ -113,8 +114,7 @@ impl TestServer {
             .create(&PostParams::default(), &namespace)
             .await
             .expect("namespace created");
-        self.namespaces.push(name.clone());
-        name
+        self.namespaces.push(name.to_string());
     }
 
     /// Stops the server gracefully and waits for it; cleans the namespaces it created.
@@ -136,6 +136,16 @@ impl TestServer {
     pub async fn wait(self) {
         self.server.wait().await.expect("server stops cleanly");
     }
+}
+
+/// A name unique to this test run, e.g. for a namespace.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 pub fn http_client() -> reqwest::Client {
