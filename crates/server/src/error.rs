@@ -219,14 +219,15 @@ pub fn kube_text(error: &kube::Error) -> String {
 }
 
 /// The code of a Kubernetes failure that is the same whatever the RPC: the API server refused
-/// the request as invalid (400, 410 for an expired continue token, 422) → INVALID_ARGUMENT; it
+/// the request as invalid (400, 410 for an expired continue token, 413 for an object too large
+/// to store, 422) → INVALID_ARGUMENT; it
 /// could not be reached, was overloaded or failed (429, 5xx, transport errors) → UNAVAILABLE, so
 /// clients retry; it timed out (504) → DEADLINE_EXCEEDED. `None` leaves the RPC's own code (for
 /// 404, 409 and what the server itself got wrong, such as a response it cannot read).
 pub fn kube_code(error: &kube::Error) -> Option<Code> {
     match error {
         kube::Error::Api(status) => match status.code {
-            400 | 410 | 422 => Some(Code::InvalidArgument),
+            400 | 410 | 413 | 422 => Some(Code::InvalidArgument),
             504 => Some(Code::DeadlineExceeded),
             429 | 500..=599 => Some(Code::Unavailable),
             _ => None,

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod json_walk;
 pub mod listen;
 pub mod metrics;
 pub mod readiness;
@@ -85,6 +86,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
     }
 
+    // Received messages: at most one field per 128 bytes of the size limit, as HTTP bodies.
+    kuberay_api::codec::set_max_fields(json_walk::max_values(
+        config.grpc_max_receive_bytes as usize,
+    ));
     let metrics = Arc::new(Metrics::new());
     let calls = Calls::new(metrics.clone(), config.grpc_timeout);
     let dashboards =

@@ -436,6 +436,96 @@ async fn duplicate_json_members_are_refused() {
     server.stop().await;
 }
 
+/// Bodies and messages of tiny values (which decoded would take ten times their size) are
+/// refused beyond one value per 128 bytes of the size limit, before they are decoded; honest
+/// requests with many values pass.
+#[tokio::test]
+async fn value_dense_requests_are_refused_before_decoding() {
+    let mut server = TestServer::start_with(&["--http-max-body-bytes=262144"]).await;
+    let ns = server.namespace("dense").await;
+    let client = http_client();
+    create_template(&client, &server, &ns, "base").await;
+    // 262144 / 128 = 2048 values allowed.
+    let cluster = |annotations: usize| {
+        let annotations: serde_json::Map<String, Value> = (0..annotations)
+            .map(|i| (format!("k{i}"), json!("v")))
+            .collect();
+        json!({
+            "name": "dense", "namespace": ns, "user": "u", "annotations": annotations,
+            "clusterSpec": {"headGroupSpec": {"computeTemplate": "base", "image": "ray", "rayStartParams": {"a": "b"}}}
+        })
+    };
+    let url = server.url(&format!("/apis/v1/namespaces/{ns}/clusters"));
+    let (status, body) = send(&client, Method::POST, url.clone(), Some(cluster(3000))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["code"], 8, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than 2048 JSON values"),
+        "{body}"
+    );
+    let (status, body) = send(&client, Method::POST, url, Some(cluster(1000))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["annotations"]["k999"], "v", "{body}");
+
+    // V2: the same bound for bodies the template middleware decodes.
+    let annotations: serde_json::Map<String, Value> =
+        (0..3000).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let response = client
+        .post(server.url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters")))
+        .header("content-type", "application/json")
+        .body(
+            json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+                "metadata": {"name": "dense2", "annotations": annotations}, "spec": {}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // gRPC: fields at every depth are counted (a map entry is three: entry, key, value).
+    let mut grpc = ClusterServiceClient::connect(server.grpc.clone())
+        .await
+        .unwrap()
+        .max_decoding_message_size(usize::MAX);
+    let request = |entries: usize| kuberay_api::proto::CreateClusterRequest {
+        namespace: ns.clone(),
+        cluster: Some(kuberay_api::proto::Cluster {
+            name: "dense3".into(),
+            namespace: ns.clone(),
+            user: "u".into(),
+            cluster_spec: Some(kuberay_api::proto::ClusterSpec {
+                head_group_spec: Some(kuberay_api::proto::HeadGroupSpec {
+                    compute_template: "base".into(),
+                    image: "ray".into(),
+                    ray_start_params: (0..entries)
+                        .map(|i| (format!("k{i}"), "v".into()))
+                        .collect(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    };
+    let refused = grpc.create_cluster(request(100_000)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("more than"), "{refused:?}");
+    let names: Vec<String> = ray_api(&server, &ns, "RayCluster", "rayclusters")
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, vec!["dense".to_string()], "nothing else was created");
+    server.stop().await;
+}
+
 /// With the Kubernetes API unreachable, clients are told to retry (503 / UNAVAILABLE), not that
 /// the server failed.
 #[tokio::test]

@@ -15,12 +15,13 @@ use http::{HeaderValue, Method, Request, StatusCode, header};
 use kuberay_api::proto::*;
 use kuberay_api::routes::{HttpRoute, ROUTES};
 use serde::Serialize;
-use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tonic::Code;
 
 use crate::calls::Calls;
 use crate::error::{ApiError, error_response};
+use crate::json_walk;
 use crate::services::{
     CLUSTER_SERVICE, COMPUTE_TEMPLATE_SERVICE, RAY_JOB_SERVICE, RAY_SERVE_SERVICE, SERVED_SERVICES,
     Services, not_yet_implemented,
@@ -203,6 +204,20 @@ impl Gateway {
                             &format!("request body is larger than the limit of {limit} bytes"),
                         )
                     })?;
+                // Checked first, without keeping anything: repeated members and the number of
+                // values (which bounds the memory the decoded body takes).
+                json_walk::check(&bytes, json_walk::max_values(limit)).map_err(|refused| {
+                    match refused {
+                        json_walk::Refused::TooManyValues { .. } => error_response(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            Code::ResourceExhausted,
+                            &refused.to_string(),
+                        ),
+                        json_walk::Refused::Invalid(text) => {
+                            ApiError::with_code(Code::InvalidArgument, text).into_response()
+                        }
+                    }
+                })?;
                 let body = parse_body(&bytes).map_err(|e| e.into_response())?;
                 message.insert(field.to_string(), body);
             }
@@ -423,16 +438,10 @@ impl Gateway {
     }
 }
 
-/// Reads the first JSON value of a body; an empty body is an empty message, bytes after the first
-/// value are ignored, `null` members mean "not set", and an object that names a member twice is
-/// refused (as protojson refuses it) rather than read with the last one winning.
+/// Reads the first JSON value of a body (checked by [`json_walk::check`] first); an empty body is
+/// an empty message, bytes after the first value are ignored, `null` members mean "not set".
 fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
     let invalid = |text: String| ApiError::with_code(Code::InvalidArgument, text);
-    if let Err(error) = UniqueKeys.deserialize(&mut serde_json::Deserializer::from_slice(bytes))
-        && !error.is_eof()
-    {
-        return Err(invalid(error.to_string()));
-    }
     let mut values = serde_json::Deserializer::from_slice(bytes).into_iter::<Value>();
     match values.next() {
         None => Ok(Value::Object(Map::new())),
@@ -451,69 +460,6 @@ fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
                 "unexpected token {token}: the body must be a JSON object"
             )))
         }
-    }
-}
-
-/// Walks one JSON value without keeping it, failing on the first object that repeats a key.
-struct UniqueKeys;
-
-impl<'de> DeserializeSeed<'de> for UniqueKeys {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueKeys {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
-        while items.next_element_seed(UniqueKeys)?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = members.next_key::<String>()? {
-            if seen.contains(&key) {
-                return Err(serde::de::Error::custom(format_args!(
-                    "duplicate field {}",
-                    kuberay_core::names::quote_bounded(&key)
-                )));
-            }
-            members.next_value_seed(UniqueKeys)?;
-            seen.insert(key);
-        }
-        Ok(())
     }
 }
 
@@ -667,15 +613,10 @@ mod tests {
             br#"{"cluster":{"spec":[{"x":1,"x":2}]}}"#,
             br#"{"labels":{"k":"1","k":"1"}}"#,
         ] {
-            let error = parse_body(body).unwrap_err();
-            assert_eq!(error.code(), Code::InvalidArgument);
-            assert!(
-                error.message().starts_with("duplicate field"),
-                "{}",
-                error.message()
-            );
+            let error = json_walk::check(body, 100).unwrap_err().to_string();
+            assert!(error.starts_with("duplicate field"), "{error}");
         }
-        assert!(parse_body(br#"{"a":{"k":1},"b":{"k":1}}"#).is_ok());
-        assert!(parse_body(br#"{"a":1} {"a":1,"a":2}"#).is_ok());
+        assert!(json_walk::check(br#"{"a":{"k":1},"b":{"k":1}}"#, 100).is_ok());
+        assert!(json_walk::check(br#"{"a":1} {"a":1,"a":2}"#, 100).is_ok());
     }
 }
