@@ -80,6 +80,33 @@ async fn warnings(server: &TestServer, ns: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the operator's log (`KUBERAY_TEST_OPERATOR_LOG`) has had no new line about
+/// namespace `ns` for 5 s, for at most 30 s; without the log, waits 10 s.
+async fn settle(ns: &str) {
+    let Ok(path) = std::env::var("KUBERAY_TEST_OPERATOR_LOG") else {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        return;
+    };
+    let lines_about = || {
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(ns))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = lines_about();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline && quiet_since.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = lines_about();
+        if now != seen {
+            seen = now;
+            quiet_since = Instant::now();
+        }
+    }
+}
+
 /// The first example cluster (folders are read in name order).
 fn clusters_first_name() -> String {
     let mut names: Vec<String> = std::fs::read_dir(format!("{TESTDATA}/clusters"))
@@ -263,6 +290,10 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
             "{name} missing from {names:?}"
         );
     }
+
+    // Let the operator settle (a warning it emits seconds after the objects look reconciled
+    // counts too): until it has written nothing about the namespace for 5 s, or 30 s at most.
+    settle(&ns).await;
 
     // No warning events and no operator errors about anything in the namespace.
     let warnings = warnings(&server, &ns).await;

@@ -12,6 +12,11 @@
 //	pki/sa.key        the key kube-apiserver signs service-account tokens with (for
 //	                  kube-controller-manager)
 //	ready             written last, once everything above is in place
+//
+// -apiserver-arg NAME=VALUE (repeatable) sets kube-apiserver's --NAME, replacing envtest's default
+// for it (e.g. service-cluster-ip-range, disable-admission-plugins); given more than once for the
+// same NAME, the flag is passed once per value. Without it kube-apiserver runs with envtest's
+// defaults, as before.
 package main
 
 import (
@@ -37,7 +42,41 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
+// apiserverArgs collects -apiserver-arg NAME=VALUE flags, in order, by NAME.
+type apiserverArgs struct {
+	names  []string
+	values map[string][]string
+}
+
+func (a *apiserverArgs) String() string {
+	var parts []string
+	for _, name := range a.names {
+		for _, v := range a.values[name] {
+			parts = append(parts, name+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (a *apiserverArgs) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	name = strings.TrimPrefix(name, "--")
+	if !ok || name == "" {
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
+	}
+	if a.values == nil {
+		a.values = map[string][]string{}
+	}
+	if _, seen := a.values[name]; !seen {
+		a.names = append(a.names, name)
+	}
+	a.values[name] = append(a.values[name], value)
+	return nil
+}
+
 func main() {
+	var extra apiserverArgs
+	flag.Var(&extra, "apiserver-arg", "NAME=VALUE: pass --NAME=VALUE to kube-apiserver instead of envtest's default for NAME (repeatable)")
 	binDir := flag.String("bin-dir", "", "directory holding the etcd and kube-apiserver binaries")
 	crdDir := flag.String("crd-dir", "", "directory of CustomResourceDefinition YAML files to install")
 	runDir := flag.String("run-dir", "", "directory for the kubeconfig, logs, PIDs and the ready marker")
@@ -48,13 +87,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "control-plane: -bin-dir, -crd-dir and -run-dir are required")
 		os.Exit(2)
 	}
-	if err := run(*binDir, *crdDir, *runDir, *namespaces, *startTimeout); err != nil {
+	if err := run(*binDir, *crdDir, *runDir, *namespaces, *startTimeout, &extra); err != nil {
 		fmt.Fprintln(os.Stderr, "control-plane:", err)
 		os.Exit(1)
 	}
 }
 
-func run(binDir, crdDir, runDir, namespaces string, startTimeout time.Duration) error {
+func run(binDir, crdDir, runDir, namespaces string, startTimeout time.Duration, extra *apiserverArgs) error {
 	runDir, err := filepath.Abs(runDir)
 	if err != nil {
 		return err
@@ -88,6 +127,9 @@ func run(binDir, crdDir, runDir, namespaces string, startTimeout time.Duration) 
 	env.ControlPlane.Etcd = &envtest.Etcd{Out: etcdLog, Err: etcdLog}
 	api := env.ControlPlane.GetAPIServer()
 	api.Out, api.Err = apiLog, apiLog
+	for _, name := range extra.names {
+		api.Configure().Set(name, extra.values[name]...)
+	}
 
 	// Stop on a signal even while starting.
 	signals := make(chan os.Signal, 2)
