@@ -1586,11 +1586,14 @@ async fn pods_and_services_delete_return_the_object() {
     }))
     .unwrap();
     svcs.create(&PostParams::default(), &s).await.unwrap();
-    // status of pods via the subresource
-    pods.create(&PostParams::default(), &p).await.unwrap();
+    // status of pods via the subresource. Another name: where a kubelet runs, "p" is still
+    // terminating (graceful deletion) and its name is taken until the kubelet lets it go.
+    let mut q = p.clone();
+    q.metadata.name = Some("q".into());
+    pods.create(&PostParams::default(), &q).await.unwrap();
     let st = pods
         .patch_status(
-            "p",
+            "q",
             &PatchParams::default(),
             &Patch::Merge(json!({"status": {"phase": "Running"}})),
         )
