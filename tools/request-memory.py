@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Measures how much memory one maximum-size request costs the server: the peak resident set
 (VmHWM, reset through /proc/PID/clear_refs before the request) minus the resident set before
-it, divided by the request's size. Each case gets a server of its own (the binary given,
+it, divided by the request's size, and what is still resident after it (on the embedded backend,
+the stored object and the store's caches). Each case gets a server of its own (the binary given,
 embedded backend, fresh data directory, loopback ports; memory freed by an earlier request would
 hide the cost of a later one), warmed up with one small request; one line per case.
 
-  tools/request-memory.py target/release/kuberay-apiserver
+  tools/request-memory.py target/release/kuberay-apiserver [KUBECONFIG]
+
+With a kubeconfig, the servers use that cluster (Kubernetes backend) and the figures are the
+server's alone; the namespace ray-system must exist there.
 
 Needs Linux (/proc), root or the same user as the server (clear_refs), and Python's grpcio for
 the gRPC cases (the fuzz suite's venv has it: ~/.cache/kuberay-apiserver-fuzz/venv-*/bin/python).
@@ -45,7 +49,7 @@ def measure(pid, send):
     before = status(pid, "VmRSS")
     outcome = send()
     time.sleep(0.3)
-    return status(pid, "VmHWM") - before, outcome
+    return status(pid, "VmHWM") - before, status(pid, "VmRSS") - before, outcome
 
 
 def http(base, path, body):
@@ -78,11 +82,13 @@ def field(number, payload):
 
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, kubeconfig=None):
         self.data = tempfile.mkdtemp(prefix="request-memory.")
         http_port, self.grpc_port = free_port(), free_port()
+        backend = ([f"--kubeconfig={kubeconfig}"] if kubeconfig
+                   else ["--backend=embedded", f"--data-dir={self.data}"])
         self.process = subprocess.Popen(
-            [binary, "--backend=embedded", f"--data-dir={self.data}",
+            [binary, *backend,
              f"--httpPortFlag=127.0.0.1:{http_port}", f"--rpcPortFlag=127.0.0.1:{self.grpc_port}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{http_port}"
@@ -96,6 +102,13 @@ class Server:
              json.dumps({"name": "base", "namespace": NS, "cpu": 1, "memory": 1}).encode())
 
     def stop(self):
+        # The template of the warm-up request; the large creates are refused by a real cluster.
+        request = urllib.request.Request(
+            f"{self.base}/apis/v1/namespaces/{NS}/compute_templates/base", method="DELETE")
+        try:
+            urllib.request.urlopen(request, timeout=10)
+        except OSError:
+            pass
         self.process.terminate()
         self.process.wait(timeout=30)
         subprocess.run(["rm", "-rf", self.data])
@@ -133,6 +146,7 @@ def create_cluster(name, envs, filler=0):
 
 def main():
     binary = sys.argv[1]
+    kubeconfig = sys.argv[2] if len(sys.argv) > 2 else None
     size = LIMIT - 4096
     cases = [
         ("HTTP, one large string", "http", cluster_json("h1", {}, size)),
@@ -152,7 +166,7 @@ def main():
     for label, transport, payload in cases:
         if transport == "grpc" and not grpc:
             continue
-        server = Server(binary)
+        server = Server(binary, kubeconfig)
         try:
             if transport == "http":
                 send = lambda: http(server.base, f"/apis/v1/namespaces/{NS}/clusters", payload)
@@ -167,11 +181,12 @@ def main():
                         return "OK"
                     except grpc.RpcError as error:
                         return f"{error.code().name} {error.details()[:100]}"
-            peak, outcome = measure(server.process.pid, send)
+            peak, kept, outcome = measure(server.process.pid, send)
         finally:
             server.stop()
         print(f"{label:42s} {len(payload) / 1e6:5.2f} MB -> peak +{peak / 1e6:6.2f} MB"
-              f" ({peak / len(payload):4.2f}x), answer {outcome}")
+              f" ({peak / len(payload):4.2f}x), still resident after +{kept / 1e6:6.2f} MB,"
+              f" answer {outcome}")
 
 
 if __name__ == "__main__":

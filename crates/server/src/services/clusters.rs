@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
-use kube::api::PostParams;
 use kuberay_api::proto::{
     Cluster, CreateClusterRequest, DeleteClusterRequest, GetClusterRequest, ListAllClustersRequest,
     ListAllClustersResponse, ListClustersRequest, ListClustersResponse,
@@ -51,7 +50,7 @@ impl Clusters {
             .map_err(|e| invalid(e).wrap("Validate create cluster request failed."))?;
         objects::in_scope(&self.scope, &namespace)?;
         let cluster = cluster.expect("validation rejects a missing cluster");
-        let name = &cluster.name;
+        let name = cluster.name.clone();
         let spec = cluster
             .cluster_spec
             .as_ref()
@@ -68,10 +67,9 @@ impl Clusters {
         let created_at = cluster::go_time_string(std::time::SystemTime::now());
         let object = cluster::to_ray_cluster(&cluster, &templates, &created_at)
             .map_err(|e| build_error(e, "Failed to create a Ray cluster").wrap(WRAP))?;
+        drop(cluster);
 
-        let created = self
-            .api(&namespace)
-            .create(&PostParams::default(), &object)
+        let created = objects::create(&self.client, &namespace, object)
             .await
             .map_err(|error| {
                 let text = format!("Failed to create a cluster for ({namespace}/{name})");
@@ -82,7 +80,7 @@ impl Clusters {
                 }
                 .wrap(WRAP)
             })?;
-        let events = self.events_of(&namespace, name).await;
+        let events = self.events_of(&namespace, &name).await;
         to_api(&created, events)
     }
 

@@ -2,7 +2,7 @@
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::api::ListParams;
 use kuberay_api::proto::{
     ComputeTemplate, CreateComputeTemplateRequest, DeleteComputeTemplateRequest,
     GetComputeTemplateRequest, ListAllComputeTemplatesRequest, ListAllComputeTemplatesResponse,
@@ -63,25 +63,25 @@ impl ComputeTemplates {
                 ApiError::already_exists(&exists_text).wrap("Create compute template failed.")
             );
         }
-        let created = api
-            .create(
-                &PostParams::default(),
-                &compute_template::to_config_map(&template),
-            )
-            .await
-            .map_err(|error| {
-                if is_already_exists(&error) {
-                    ApiError::already_exists(&exists_text)
-                } else {
-                    ApiError::from_kube(&error, |text| {
-                        ApiError::internal(
-                            text,
-                            &format!("Failed to create a compute runtime for ({namespace}/{name})"),
-                        )
-                    })
-                }
-                .wrap("Create compute template failed.")
-            })?;
+        let created = objects::create(
+            &self.client,
+            &namespace,
+            compute_template::to_config_map(&template),
+        )
+        .await
+        .map_err(|error| {
+            if is_already_exists(&error) {
+                ApiError::already_exists(&exists_text)
+            } else {
+                ApiError::from_kube(&error, |text| {
+                    ApiError::internal(
+                        text,
+                        &format!("Failed to create a compute runtime for ({namespace}/{name})"),
+                    )
+                })
+            }
+            .wrap("Create compute template failed.")
+        })?;
         Ok(compute_template::from_config_map(&created))
     }
 

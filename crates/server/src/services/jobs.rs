@@ -1,7 +1,6 @@
 //! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
 
 use kube::Api;
-use kube::api::PostParams;
 use kuberay_api::proto::{
     CreateRayJobRequest, DeleteRayJobRequest, GetRayJobRequest, ListAllRayJobsRequest,
     ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
@@ -66,9 +65,8 @@ impl Jobs {
         };
         let object = job::to_ray_job(&job, &templates)
             .map_err(|e| build_error(e, "Failed to create a Ray Job").wrap(WRAP))?;
-        let created = self
-            .api(&namespace)
-            .create(&PostParams::default(), &object)
+        drop(job);
+        let created = objects::create(&self.client, &namespace, object)
             .await
             .map_err(|error| {
                 let text = format!("Failed to create a job for ({owner})");

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::core::DeserializeGuard;
 use kube::{Api, Resource};
 use kuberay_api::proto::ComputeTemplate;
@@ -190,6 +190,39 @@ where
         Err(kube::Error::SerdeError(error)) => Err(ReadError::Unreadable(error.to_string())),
         Err(error) => Err(ReadError::Other(error)),
     }
+}
+
+/// Creates `object` in `namespace` and answers the stored object.
+///
+/// The object is encoded and dropped before the request leaves, and the answer is decoded
+/// straight from the one buffer it arrives in, so a large object is held about twice at most
+/// (kube's `Api::create` keeps the object during the call and copies the answer twice more).
+/// Failures are the errors `Api::create` gives: `Api` with the Kubernetes `Status`.
+pub async fn create<K>(client: &kube::Client, namespace: &str, object: K) -> Result<K, kube::Error>
+where
+    K: Resource<DynamicType = ()> + serde::Serialize + DeserializeOwned,
+{
+    use http_body_util::BodyExt;
+
+    let body = serde_json::to_vec(&object).map_err(kube::Error::SerdeError)?;
+    drop(object);
+    let request = kube::core::Request::new(K::url_path(&(), Some(namespace)))
+        .create(&PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+    let response = client.send(request.map(kube::client::Body::from)).await?;
+    let code = response.status();
+    let answer = response.into_body().collect().await?.to_bytes();
+    if code.is_client_error() || code.is_server_error() {
+        let status = serde_json::from_slice::<kube::core::Status>(&answer).unwrap_or_else(|_| {
+            kube::core::Status::failure(
+                String::from_utf8_lossy(&answer).trim(),
+                "Failed to parse error data",
+            )
+            .with_code(code.as_u16())
+        });
+        return Err(kube::Error::Api(Box::new(status)));
+    }
+    serde_json::from_slice(&answer).map_err(kube::Error::SerdeError)
 }
 
 /// Deletes an object that was just read. One that disappeared in between (a finalizer finished,

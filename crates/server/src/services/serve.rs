@@ -66,9 +66,8 @@ impl Serve {
             (labels::CREATION_TIMESTAMP, &timestamp),
         )
         .map_err(|e| build_error(e, "Failed to create a Ray Service").wrap(WRAP))?;
-        let created = self
-            .api(&namespace)
-            .create(&PostParams::default(), &object)
+        drop(service);
+        let created = objects::create(&self.client, &namespace, object)
             .await
             .map_err(|error| {
                 let text = format!("Failed to create service for ({namespace}/{name})");
