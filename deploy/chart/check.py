@@ -28,7 +28,7 @@ def one(kind):
 
 # The rules the server needs (the chart's README lists them): (group, resource, verb).
 SERVER_RULES = {
-    ("", "configmaps", v) for v in ("get", "list", "create", "delete")
+    ("", "configmaps", v) for v in ("get", "list", "watch", "create", "delete")
 } | {
     ("ray.io", r, v)
     for r in ("rayclusters", "rayjobs", "rayservices")

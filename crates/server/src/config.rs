@@ -55,6 +55,11 @@ pub struct Config {
     #[arg(long = "enable-api-server-v2", env = "KUBERAY_APISERVER_ENABLE_V2", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
     pub enable_api_server_v2: bool,
 
+    /// Answer V1 gets and lists from watch caches (one watch per kind) instead of a Kubernetes
+    /// call each; `false` reads everything live.
+    #[arg(long = "watch-cache", env = "KUBERAY_APISERVER_WATCH_CACHE", default_value_t = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
+    pub watch_cache: bool,
+
     /// Allowed CORS origin for the API routes (`*` for any); empty disables CORS.
     #[arg(
         long = "cors-allow-origin",

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod cache;
 pub mod calls;
 pub mod config;
 pub mod dashboard;
@@ -42,9 +43,15 @@ pub struct RunningServer {
     tasks: JoinSet<anyhow::Result<()>>,
     kube_client: kube::Client,
     embedded: Option<kube_embedded::EmbeddedKube>,
+    caches: Option<Arc<cache::Caches>>,
 }
 
 impl RunningServer {
+    /// Whether every watch cache has its initial list (true when caches are off).
+    pub fn caches_synced(&self) -> bool {
+        self.caches.as_ref().is_none_or(|c| c.pending().is_empty())
+    }
+
     /// The Kubernetes client the server uses (for inspection by operators' tools and tests).
     pub fn kube_client(&self) -> kube::Client {
         self.kube_client.clone()
@@ -98,15 +105,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if let Some(namespace) = scope.served() {
         tracing::info!("serving namespace {namespace} only (--namespace)");
     }
-    let services = Services::new(
+    let begin_shutdown = CancellationToken::new();
+    let stop = CancellationToken::new();
+    let caches = config
+        .watch_cache
+        .then(|| Arc::new(cache::Caches::start(&backend.client, &scope, &stop)));
+    if caches.is_none() {
+        tracing::info!("watch caches off (--watch-cache=false): every read is a Kubernetes call");
+    }
+    let io = services::KubeIo::new(
         backend.client.clone(),
-        dashboards,
-        metrics.clone(),
-        scope.clone(),
+        caches.clone(),
+        services::LeftOut::new(metrics.clone()),
     );
+    let services = Services::new(io.clone(), dashboards, scope.clone());
     let v2 = config.enable_api_server_v2.then(|| {
         v2::V2::new(
             backend.client.clone(),
+            io,
             config.http_max_body_bytes,
             config.v2_timeout,
             scope,
@@ -132,7 +148,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         http::HttpState {
             metrics,
             shutting_down: shutting_down.clone(),
-            readiness: Arc::new(readiness::Readiness::new(backend.client.clone())),
+            readiness: Arc::new(readiness::Readiness::new(
+                backend.client.clone(),
+                caches.clone(),
+            )),
             local_swagger_path: config.local_swagger_path.clone(),
         },
         gateway,
@@ -149,8 +168,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let grpc_address = grpc_listener.local_addr()?;
     let http_address = http_listener.local_addr()?;
 
-    let begin_shutdown = CancellationToken::new();
-    let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let limits = listen::Limits::from_config(&config);
     tracing::info!(
@@ -243,6 +260,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tasks,
         kube_client: backend.client,
         embedded: backend.embedded,
+        caches,
     })
 }
 

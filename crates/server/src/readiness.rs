@@ -1,4 +1,5 @@
-//! `/readyz`: whether the Kubernetes API (or the embedded store) answers.
+//! `/readyz`: whether the Kubernetes API (or the embedded store) answers, and the watch caches
+//! have their initial lists.
 //!
 //! The check is one `GET /readyz` of the API server through the server's own [`kube::Client`]
 //! (the embedded store answers it in-process). Any answer below 500 counts as reachable (a 401 or
@@ -7,7 +8,10 @@
 //! server at most one request per that period, and concurrent probes share one check: a probe
 //! never waits longer than about [`CHECK_TIMEOUT`].
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::cache::Caches;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -22,19 +26,31 @@ pub const CACHE_FOR: Duration = Duration::from_secs(2);
 /// The cached readiness of the backend.
 pub struct Readiness {
     client: kube::Client,
+    caches: Option<Arc<Caches>>,
     last: Mutex<Option<(Instant, Result<(), String>)>>,
 }
 
 impl Readiness {
-    pub fn new(client: kube::Client) -> Self {
+    pub fn new(client: kube::Client, caches: Option<Arc<Caches>>) -> Self {
         Self {
             client,
+            caches,
             last: Mutex::new(None),
         }
     }
 
-    /// `Ok` when the backend answered within the last [`CACHE_FOR`]; else the reason.
+    /// `Ok` when the backend answered within the last [`CACHE_FOR`] and every watch cache has
+    /// its initial list; else the reason.
     pub async fn check(&self) -> Result<(), String> {
+        if let Some(caches) = &self.caches {
+            let pending = caches.pending();
+            if !pending.is_empty() {
+                return Err(format!(
+                    "watch caches not synced yet: {}",
+                    pending.join(", ")
+                ));
+            }
+        }
         let mut last = self.last.lock().await;
         if let Some((at, outcome)) = &*last
             && at.elapsed() < CACHE_FOR

@@ -546,7 +546,7 @@ async fn unreachable_kubernetes_is_unavailable() {
     )
     .unwrap();
     let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
-    let server = TestServer::start_with(&["--backend=kubernetes", &kubeconfig_flag]).await;
+    let server = TestServer::start_unsynced(&["--backend=kubernetes", &kubeconfig_flag]).await;
     let client = http_client();
     for (method, path, body) in [
         (

@@ -132,7 +132,12 @@ async fn server_for(url: &str, extra: &[&str]) -> (TestServer, tempfile::TempDir
     )
     .unwrap();
     let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
-    let mut args = vec!["--backend=kubernetes", kubeconfig_flag.as_str()];
+    // The stand-in answers what these tests are about, not the watches of the caches.
+    let mut args = vec![
+        "--backend=kubernetes",
+        kubeconfig_flag.as_str(),
+        "--watch-cache=false",
+    ];
     args.extend_from_slice(extra);
     (TestServer::start_with(&args).await, dir)
 }

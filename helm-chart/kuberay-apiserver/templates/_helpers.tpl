@@ -85,10 +85,11 @@ them with the calls that need each).
 */}}
 {{- define "kuberay-apiserver.rules" -}}
 # Compute templates are ConfigMaps: create (after a get), get, list in a namespace and in all
-# namespaces (ListAllComputeTemplates), delete; clusters, jobs, services and V2 creates read them.
+# namespaces (ListAllComputeTemplates), delete; clusters, jobs, services and V2 creates read them;
+# the server's watch cache lists and watches the compute-template ones.
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, create, delete]
+  verbs: [get, list, watch, create, delete]
 # RayClusters, RayJobs, RayServices: V1 creates, gets, lists (one namespace or all) and deletes
 # them and replaces RayServices (UpdateRayService); V2 passes a client's get, list, watch,
 # create, update, patch and delete through.

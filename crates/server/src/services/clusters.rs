@@ -1,15 +1,16 @@
 //! ClusterService: Ray clusters as `ray.io/v1` RayCluster objects.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::events::v1::Event;
-use kube::Api;
+use kube::Resource;
 use kuberay_api::proto::{
     Cluster, CreateClusterRequest, DeleteClusterRequest, GetClusterRequest, ListAllClustersRequest,
     ListAllClustersResponse, ListClustersRequest, ListClustersResponse,
 };
 use kuberay_core::crd::RayCluster;
-use kuberay_core::{CoreError, cluster, events, labels};
+use kuberay_core::{CoreError, cluster, events};
 
 use kuberay_core::scope::NamespaceScope;
 
@@ -25,22 +26,13 @@ const KIND: &str = "RayCluster";
 
 #[derive(Clone)]
 pub struct Clusters {
-    client: kube::Client,
-    left_out: objects::LeftOut,
+    io: objects::KubeIo,
     scope: NamespaceScope,
 }
 
 impl Clusters {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
-        Self {
-            client,
-            left_out,
-            scope,
-        }
-    }
-
-    fn api(&self, namespace: &str) -> Api<RayCluster> {
-        Api::namespaced(self.client.clone(), namespace)
+    pub fn new(io: objects::KubeIo, scope: NamespaceScope) -> Self {
+        Self { io, scope }
     }
 
     pub async fn create(&self, request: CreateClusterRequest) -> Result<Cluster, ApiError> {
@@ -56,32 +48,31 @@ impl Clusters {
             .as_ref()
             .expect("validation rejects a missing cluster spec");
 
-        let templates = objects::compute_templates(
-            &self.client,
-            &namespace,
-            &cluster::compute_template_names(spec),
-            &format!("{namespace}/{name}"),
-            WRAP,
-        )
-        .await?;
+        let templates = self
+            .io
+            .compute_templates(
+                &namespace,
+                &cluster::compute_template_names(spec),
+                &format!("{namespace}/{name}"),
+                WRAP,
+            )
+            .await?;
         let created_at = cluster::go_time_string(std::time::SystemTime::now());
         let object = cluster::to_ray_cluster(&cluster, &templates, &created_at)
             .map_err(|e| build_error(e, "Failed to create a Ray cluster").wrap(WRAP))?;
         drop(cluster);
 
-        let created = objects::create(&self.client, &namespace, object)
-            .await
-            .map_err(|error| {
-                let text = format!("Failed to create a cluster for ({namespace}/{name})");
-                if is_already_exists(&error) {
-                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
-                } else {
-                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
-                }
-                .wrap(WRAP)
-            })?;
-        let events = self.events_of(&namespace, &name).await;
-        to_api(&created, events)
+        let created = self.io.create(&namespace, object).await.map_err(|error| {
+            let text = format!("Failed to create a cluster for ({namespace}/{name})");
+            if is_already_exists(&error) {
+                ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+            } else {
+                ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
+            }
+            .wrap(WRAP)
+        })?;
+        // A new object has no events yet.
+        to_api(&created, Vec::new())
     }
 
     pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
@@ -143,19 +134,22 @@ impl Clusters {
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        self.read(&name, &namespace)
+        let object = self
+            .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
-        objects::delete(
-            &self.api(&namespace),
-            &name,
-            &format!("Failed to delete cluster {name}."),
-            |text| {
-                ApiError::not_found(text, &format!("Cluster {name} not found"))
-                    .wrap("Get cluster failure")
-            },
-        )
-        .await
+        self.io
+            .delete::<RayCluster>(
+                &namespace,
+                &name,
+                object.meta().uid.as_deref(),
+                &format!("Failed to delete cluster {name}."),
+                |text| {
+                    ApiError::not_found(text, &format!("Cluster {name} not found"))
+                        .wrap("Get cluster failure")
+                },
+            )
+            .await
     }
 
     /// One page of managed clusters with their events (one events query for the whole page).
@@ -165,14 +159,15 @@ impl Clusters {
         limit: i64,
         continue_token: &str,
     ) -> Result<(Vec<Cluster>, String), kube::Error> {
-        let params = objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token);
-        let (items, next) =
-            objects::list_page::<RayCluster>(&self.client, namespace, &params, &self.left_out)
-                .await?;
+        let (items, next) = self
+            .io
+            .list_page::<RayCluster>(namespace, limit, continue_token)
+            .await?;
         let mut events = if items.is_empty() {
             BTreeMap::new()
         } else {
-            objects::events_by_object(&self.client, namespace, KIND, None)
+            self.io
+                .events(namespace, KIND, None)
                 .await
                 .unwrap_or_else(|error| {
                     tracing::warn!("listing RayCluster events failed: {}", kube_text(&error));
@@ -188,14 +183,15 @@ impl Clusters {
             let item_events = events.remove(&key).unwrap_or_default();
             match cluster::from_ray_cluster(item, events::cluster_events(&item_events)) {
                 Ok(cluster) => clusters.push(cluster),
-                Err(error) => self.left_out.record(KIND, &item.metadata, &error),
+                Err(error) => self.io.left_out().record(KIND, &item.metadata, &error),
             }
         }
         Ok((clusters, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
-        objects::get_managed(&self.api(namespace), name)
+    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<RayCluster>, ApiError> {
+        self.io
+            .get_managed(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {
@@ -213,7 +209,7 @@ impl Clusters {
 
     /// Events of one cluster; failures are logged, never returned (as the Go server does).
     async fn events_of(&self, namespace: &str, name: &str) -> Vec<Event> {
-        match objects::events_by_object(&self.client, Some(namespace), KIND, Some(name)).await {
+        match self.io.events(Some(namespace), KIND, Some(name)).await {
             Ok(mut grouped) => grouped
                 .remove(&(namespace.to_string(), name.to_string()))
                 .unwrap_or_default(),
@@ -228,7 +224,11 @@ impl Clusters {
     }
 
     /// The cluster as the job-submission service needs it: read with the GetCluster checks.
-    pub async fn get_object(&self, name: &str, namespace: &str) -> Result<RayCluster, ApiError> {
+    pub async fn get_object(
+        &self,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Arc<RayCluster>, ApiError> {
         NAMING.check(&self.scope, name, namespace)?;
         self.read(name, namespace)
             .await

@@ -1,14 +1,15 @@
 //! ComputeTemplateService: templates stored as labelled ConfigMaps.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
-use kube::api::ListParams;
+use kube::Resource;
 use kuberay_api::proto::{
     ComputeTemplate, CreateComputeTemplateRequest, DeleteComputeTemplateRequest,
     GetComputeTemplateRequest, ListAllComputeTemplatesRequest, ListAllComputeTemplatesResponse,
     ListComputeTemplatesRequest, ListComputeTemplatesResponse,
 };
-use kuberay_core::{CoreError, compute_template, labels};
+use kuberay_core::{CoreError, compute_template};
 
 use kuberay_core::scope::NamespaceScope;
 
@@ -23,17 +24,13 @@ const NAMING: objects::Naming = objects::Naming {
 
 #[derive(Clone)]
 pub struct ComputeTemplates {
-    client: kube::Client,
+    io: objects::KubeIo,
     scope: NamespaceScope,
 }
 
 impl ComputeTemplates {
-    pub fn new(client: kube::Client, scope: NamespaceScope) -> Self {
-        Self { client, scope }
-    }
-
-    fn config_maps(&self, namespace: &str) -> Api<ConfigMap> {
-        Api::namespaced(self.client.clone(), namespace)
+    pub fn new(io: objects::KubeIo, scope: NamespaceScope) -> Self {
+        Self { io, scope }
     }
 
     pub async fn create(
@@ -55,33 +52,30 @@ impl ComputeTemplates {
         let name = &template.name;
 
         // Any ConfigMap of that name blocks the create, template or not, like the Go server.
-        let api = self.config_maps(&namespace);
         let exists_text =
             format!("Compute template with name {name} already exists in namespace {namespace}");
-        if api.get(name).await.is_ok() {
+        if self.io.config_map(&namespace, name).await.is_ok() {
             return Err(
                 ApiError::already_exists(&exists_text).wrap("Create compute template failed.")
             );
         }
-        let created = objects::create(
-            &self.client,
-            &namespace,
-            compute_template::to_config_map(&template),
-        )
-        .await
-        .map_err(|error| {
-            if is_already_exists(&error) {
-                ApiError::already_exists(&exists_text)
-            } else {
-                ApiError::from_kube(&error, |text| {
-                    ApiError::internal(
-                        text,
-                        &format!("Failed to create a compute runtime for ({namespace}/{name})"),
-                    )
-                })
-            }
-            .wrap("Create compute template failed.")
-        })?;
+        let created = self
+            .io
+            .create(&namespace, compute_template::to_config_map(&template))
+            .await
+            .map_err(|error| {
+                if is_already_exists(&error) {
+                    ApiError::already_exists(&exists_text)
+                } else {
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::internal(
+                            text,
+                            &format!("Failed to create a compute runtime for ({namespace}/{name})"),
+                        )
+                    })
+                }
+                .wrap("Create compute template failed.")
+            })?;
         Ok(compute_template::from_config_map(&created))
     }
 
@@ -104,9 +98,9 @@ impl ComputeTemplates {
     ) -> Result<ListComputeTemplatesResponse, ApiError> {
         let ListComputeTemplatesRequest { namespace } = request;
         NAMING.check_namespace(&self.scope, &namespace)?;
-        let list = self
-            .config_maps(&namespace)
-            .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
+        let items = self
+            .io
+            .template_config_maps(Some(&namespace))
             .await
             .map_err(|error| {
                 ApiError::from_kube(&error, |text| {
@@ -117,10 +111,9 @@ impl ComputeTemplates {
                 ))
             })?;
         Ok(ListComputeTemplatesResponse {
-            compute_templates: list
-                .items
+            compute_templates: items
                 .iter()
-                .map(compute_template::from_config_map)
+                .map(|config_map| compute_template::from_config_map(config_map))
                 .collect(),
         })
     }
@@ -133,12 +126,9 @@ impl ComputeTemplates {
         request: ListAllComputeTemplatesRequest,
     ) -> Result<ListAllComputeTemplatesResponse, ApiError> {
         let ListAllComputeTemplatesRequest {} = request;
-        let api = match self.scope.list_all_namespace() {
-            Some(namespace) => self.config_maps(namespace),
-            None => Api::<ConfigMap>::all(self.client.clone()),
-        };
-        let list = api
-            .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
+        let mut items = self
+            .io
+            .template_config_maps(self.scope.list_all_namespace())
             .await
             .map_err(|error| {
                 ApiError::from_kube(&error, |text| {
@@ -148,7 +138,6 @@ impl ComputeTemplates {
                 })
                 .wrap("List all compute templates from all namespaces failed.")
             })?;
-        let mut items = list.items;
         items.sort_by(|a, b| {
             (&a.metadata.namespace, &a.metadata.name)
                 .cmp(&(&b.metadata.namespace, &b.metadata.name))
@@ -156,7 +145,7 @@ impl ComputeTemplates {
         Ok(ListAllComputeTemplatesResponse {
             compute_templates: items
                 .iter()
-                .map(compute_template::from_config_map)
+                .map(|config_map| compute_template::from_config_map(config_map))
                 .collect(),
         })
     }
@@ -164,36 +153,36 @@ impl ComputeTemplates {
     pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
         let DeleteComputeTemplateRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        self.read(&name, &namespace)
+        let config_map = self
+            .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get compute template failure"))?;
-        objects::delete(
-            &self.config_maps(&namespace),
-            &name,
-            &format!("failed to delete compute template {name}."),
-            |text| {
-                ApiError::not_found(text, &format!("Compute template {name} not found"))
-                    .wrap("Get compute template failure")
-            },
-        )
-        .await
+        self.io
+            .delete::<ConfigMap>(
+                &namespace,
+                &name,
+                config_map.meta().uid.as_deref(),
+                &format!("failed to delete compute template {name}."),
+                |text| {
+                    ApiError::not_found(text, &format!("Compute template {name} not found"))
+                        .wrap("Get compute template failure")
+                },
+            )
+            .await
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<ConfigMap, ApiError> {
-        self.config_maps(namespace)
-            .get(name)
-            .await
-            .map_err(|error| {
-                if is_not_found(&error) {
-                    ApiError::not_found(
-                        kube_text(&error),
-                        &format!("Compute template {name} not found"),
-                    )
-                } else {
-                    ApiError::from_kube(&error, |text| {
-                        ApiError::plain(format!("Get compute template failed: {text}"))
-                    })
-                }
-            })
+    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<ConfigMap>, ApiError> {
+        self.io.config_map(namespace, name).await.map_err(|error| {
+            if is_not_found(&error) {
+                ApiError::not_found(
+                    kube_text(&error),
+                    &format!("Compute template {name} not found"),
+                )
+            } else {
+                ApiError::from_kube(&error, |text| {
+                    ApiError::plain(format!("Get compute template failed: {text}"))
+                })
+            }
+        })
     }
 }

@@ -1,12 +1,14 @@
 //! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
 
-use kube::Api;
+use std::sync::Arc;
+
+use kube::Resource;
 use kuberay_api::proto::{
     CreateRayJobRequest, DeleteRayJobRequest, GetRayJobRequest, ListAllRayJobsRequest,
     ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
 };
 use kuberay_core::crd;
-use kuberay_core::{cluster, job, labels};
+use kuberay_core::{cluster, job};
 
 use kuberay_core::scope::NamespaceScope;
 
@@ -23,22 +25,13 @@ const KIND: &str = "RayJob";
 
 #[derive(Clone)]
 pub struct Jobs {
-    client: kube::Client,
-    left_out: objects::LeftOut,
+    io: objects::KubeIo,
     scope: NamespaceScope,
 }
 
 impl Jobs {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
-        Self {
-            client,
-            left_out,
-            scope,
-        }
-    }
-
-    fn api(&self, namespace: &str) -> Api<crd::RayJob> {
-        Api::namespaced(self.client.clone(), namespace)
+    pub fn new(io: objects::KubeIo, scope: NamespaceScope) -> Self {
+        Self { io, scope }
     }
 
     pub async fn create(&self, request: CreateRayJobRequest) -> Result<RayJob, ApiError> {
@@ -52,31 +45,29 @@ impl Jobs {
         let owner = format!("{namespace}/{}", job.job_id);
         let templates = match &job.cluster_spec {
             Some(spec) => {
-                objects::compute_templates(
-                    &self.client,
-                    &namespace,
-                    &cluster::compute_template_names(spec),
-                    &owner,
-                    WRAP,
-                )
-                .await?
+                self.io
+                    .compute_templates(
+                        &namespace,
+                        &cluster::compute_template_names(spec),
+                        &owner,
+                        WRAP,
+                    )
+                    .await?
             }
             None => Default::default(),
         };
         let object = job::to_ray_job(&job, &templates)
             .map_err(|e| build_error(e, "Failed to create a Ray Job").wrap(WRAP))?;
         drop(job);
-        let created = objects::create(&self.client, &namespace, object)
-            .await
-            .map_err(|error| {
-                let text = format!("Failed to create a job for ({owner})");
-                if is_already_exists(&error) {
-                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
-                } else {
-                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
-                }
-                .wrap(WRAP)
-            })?;
+        let created = self.io.create(&namespace, object).await.map_err(|error| {
+            let text = format!("Failed to create a job for ({owner})");
+            if is_already_exists(&error) {
+                ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+            } else {
+                ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
+            }
+            .wrap(WRAP)
+        })?;
         to_api(&created)
     }
 
@@ -121,18 +112,22 @@ impl Jobs {
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        self.read(&name, &namespace)
+        let object = self
+            .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;
-        objects::delete(
-            &self.api(&namespace),
-            &name,
-            &format!("Failed to delete cluster {name}."),
-            |text| {
-                ApiError::not_found(text, &format!("Job {name} not found")).wrap("Get job failure")
-            },
-        )
-        .await
+        self.io
+            .delete::<crd::RayJob>(
+                &namespace,
+                &name,
+                object.meta().uid.as_deref(),
+                &format!("Failed to delete cluster {name}."),
+                |text| {
+                    ApiError::not_found(text, &format!("Job {name} not found"))
+                        .wrap("Get job failure")
+                },
+            )
+            .await
     }
 
     async fn list_in(
@@ -141,9 +136,9 @@ impl Jobs {
         limit: i64,
         continue_token: &str,
     ) -> Result<(Vec<RayJob>, String), ApiError> {
-        let params = objects::page(labels::MANAGED_BY_SELECTOR, limit, continue_token);
-        let (items, next) =
-            objects::list_page::<crd::RayJob>(&self.client, namespace, &params, &self.left_out)
+        let (items, next) = self
+            .io
+            .list_page::<crd::RayJob>(namespace, limit, continue_token)
                 .await
                 .map_err(|error| {
                     ApiError::from_kube(&error, |text| {
@@ -159,7 +154,7 @@ impl Jobs {
             .filter_map(|item| match job::from_ray_job(item) {
                 Ok(job) => Some(job),
                 Err(error) => {
-                    self.left_out.record(KIND, &item.metadata, &error);
+                    self.io.left_out().record(KIND, &item.metadata, &error);
                     None
                 }
             })
@@ -167,8 +162,9 @@ impl Jobs {
         Ok((jobs, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayJob, ApiError> {
-        objects::get_managed(&self.api(namespace), name)
+    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<crd::RayJob>, ApiError> {
+        self.io
+            .get_managed(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {

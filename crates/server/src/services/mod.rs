@@ -1,6 +1,6 @@
 //! The service layer: one implementation of every RPC, called in-process by both the gRPC server
 //! and the HTTP/JSON gateway. It validates and converts through `kuberay_core` and talks to
-//! Kubernetes only through `kube::Client`.
+//! Kubernetes only through [`objects::KubeIo`].
 
 mod clusters;
 mod compute_templates;
@@ -13,6 +13,7 @@ pub use clusters::Clusters;
 pub use compute_templates::ComputeTemplates;
 pub use job_submissions::JobSubmissions;
 pub use jobs::Jobs;
+pub use objects::{KubeIo, LeftOut};
 pub use serve::Serve;
 
 use tonic::Code;
@@ -47,19 +48,17 @@ pub struct Services {
 
 impl Services {
     pub fn new(
-        client: kube::Client,
+        io: KubeIo,
         dashboards: crate::dashboard::Dashboards,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
         scope: kuberay_core::scope::NamespaceScope,
     ) -> Self {
-        let left_out = objects::LeftOut::new(metrics);
-        let clusters = Clusters::new(client.clone(), left_out.clone(), scope.clone());
+        let clusters = Clusters::new(io.clone(), scope.clone());
         Self {
             job_submissions: JobSubmissions::new(clusters.clone(), dashboards),
             clusters,
-            compute_templates: ComputeTemplates::new(client.clone(), scope.clone()),
-            jobs: Jobs::new(client.clone(), left_out.clone(), scope.clone()),
-            serve: Serve::new(client, left_out, scope),
+            compute_templates: ComputeTemplates::new(io.clone(), scope.clone()),
+            jobs: Jobs::new(io.clone(), scope.clone()),
+            serve: Serve::new(io, scope),
         }
     }
 }

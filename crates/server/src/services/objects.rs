@@ -1,7 +1,6 @@
-//! Reads shared by the Ray resource services: managed objects, compute templates and events.
-//!
-//! Every Kubernetes read of the service layer goes through here, so a watch cache can later be
-//! put behind these functions without touching the services.
+//! The services' seam to Kubernetes ([`KubeIo`]): every read and write of the service layer goes
+//! through here, reads from the watch caches when they answer; and the checks and texts the
+//! services share.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -12,6 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::core::DeserializeGuard;
 use kube::{Api, Resource};
+
+use crate::cache::{Cached, Caches, Entry, KindCache, PageToken, Snapshot};
 use kuberay_api::proto::ComputeTemplate;
 use kuberay_core::scope::NamespaceScope;
 use kuberay_core::{compute_template, labels, names};
@@ -114,36 +115,6 @@ impl LeftOut {
     }
 }
 
-/// One page of objects of `K` with `params` (in one namespace or all) and the continue token of
-/// the next page; objects that do not deserialize are left out and recorded in `left_out`.
-pub async fn list_page<K>(
-    client: &kube::Client,
-    namespace: Option<&str>,
-    params: &ListParams,
-    left_out: &LeftOut,
-) -> Result<(Vec<K>, String), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<DeserializeGuard<K>> = match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    let list = api.list(params).await?;
-    let kind = K::kind(&());
-    let mut objects = Vec::with_capacity(list.items.len());
-    for DeserializeGuard(item) in list.items {
-        match item {
-            Ok(object) => objects.push(object),
-            Err(invalid) => left_out.record(kind_name(&kind), &invalid.metadata, &invalid.error),
-        }
-    }
-    Ok((objects, list.metadata.continue_.unwrap_or_default()))
-}
-
 /// The kinds this server lists, as static label values.
 fn kind_name(kind: &str) -> &'static str {
     match kind {
@@ -165,31 +136,6 @@ pub enum ReadError {
     Unreadable(String),
     /// Any other failure.
     Other(kube::Error),
-}
-
-/// Reads an object and checks that this server manages it.
-pub async fn get_managed<K>(api: &Api<K>, name: &str) -> Result<K, ReadError>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    match api.get(name).await {
-        Ok(object) => {
-            let managed = object
-                .meta()
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(labels::MANAGED_BY))
-                .is_some_and(|v| v == labels::MANAGED_BY_VALUE);
-            if managed {
-                Ok(object)
-            } else {
-                Err(ReadError::NotManaged)
-            }
-        }
-        Err(error) if is_not_found(&error) => Err(ReadError::NotFound(kube_text(&error))),
-        Err(kube::Error::SerdeError(error)) => Err(ReadError::Unreadable(error.to_string())),
-        Err(error) => Err(ReadError::Other(error)),
-    }
 }
 
 /// Creates `object` in `namespace` and answers the stored object.
@@ -225,27 +171,6 @@ where
     serde_json::from_slice(&answer).map_err(kube::Error::SerdeError)
 }
 
-/// Deletes an object that was just read. One that disappeared in between (a finalizer finished,
-/// another client deleted it) is reported with `missing`, like an object that never existed;
-/// other failures are INTERNAL with `failure` as the context (the Go server's text).
-pub async fn delete<K>(
-    api: &Api<K>,
-    name: &str,
-    failure: &str,
-    missing: impl FnOnce(String) -> ApiError,
-) -> Result<(), ApiError>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(error) if is_not_found(&error) => Err(missing(kube_text(&error))),
-        Err(error) => Err(ApiError::from_kube(&error, |text| {
-            ApiError::internal(text, failure)
-        })),
-    }
-}
-
 /// The error for an object that exists but is not managed by this server: NOT_FOUND (the Go
 /// server answers 500), with its wording.
 pub fn not_managed(kind: &str, name: &str) -> ApiError {
@@ -268,86 +193,397 @@ pub fn unconvertible(
     )
 }
 
-/// Reads the named compute templates of a namespace.
-///
-/// A missing template is FAILED_PRECONDITION (the Go server answers 500) naming the template and
-/// namespace; other failures are INTERNAL. `owner` is the `<ns>/<name>` text of the message and
-/// `wrap` the RPC's context text.
-pub async fn compute_templates(
-    client: &kube::Client,
-    namespace: &str,
-    names: &[String],
-    owner: &str,
-    wrap: &str,
-) -> Result<BTreeMap<String, ComputeTemplate>, ApiError> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let mut templates = BTreeMap::new();
-    for name in names {
-        if templates.contains_key(name) {
-            continue;
-        }
-        names::check_object_name("Compute template name", name)
-            .map_err(|e| ApiError::invalid_input(e.to_string()).wrap(wrap))?;
-        let config_map = api.get(name).await.map_err(|error| {
-            let context = format!(
-                "Failed to populate compute template for ({owner}): Cannot get compute template for name '{name}' in namespace '{namespace}', error"
-            );
-            if is_not_found(&error) {
-                let cause = format!(
-                    "NotFoundError: Compute template {name} not found: {}",
-                    kube_text(&error)
-                );
-                ApiError::failed_precondition(
-                    &format!("Compute template {name} does not exist in namespace {namespace}"),
-                    format!("{context}: {cause}"),
-                )
-                .wrap(wrap)
-            } else {
-                ApiError::from_kube(&error, |text| {
-                    ApiError::internal(format!("Get compute template failed: {text}"), &context)
-                })
-                .wrap(wrap)
-            }
-        })?;
-        templates.insert(name.clone(), compute_template::from_config_map(&config_map));
-    }
-    Ok(templates)
+/// The one way the services reach Kubernetes: reads come from the watch caches while they
+/// answer ([`Caches`]) and from the API server otherwise; writes go to the API server and are
+/// recorded in the caches, so the next read through this server sees them.
+#[derive(Clone)]
+pub struct KubeIo {
+    client: kube::Client,
+    caches: Option<Arc<Caches>>,
+    left_out: LeftOut,
 }
 
-/// Events about objects of `kind` (`regarding.kind`), in one namespace or in all, optionally for
-/// one object name, grouped by (namespace, name) in list order.
-pub async fn events_by_object(
-    client: &kube::Client,
-    namespace: Option<&str>,
-    kind: &str,
-    name: Option<&str>,
-) -> Result<BTreeMap<(String, String), Vec<Event>>, kube::Error> {
-    let api: Api<Event> = match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    let mut selector = format!("regarding.kind={kind}");
-    if let Some(name) = name {
-        selector.push_str(&format!(",regarding.name={name}"));
+impl KubeIo {
+    /// `caches`: `None` reads everything live (`--watch-cache=false`).
+    pub fn new(client: kube::Client, caches: Option<Arc<Caches>>, left_out: LeftOut) -> Self {
+        Self {
+            client,
+            caches,
+            left_out,
+        }
     }
-    let list = api.list(&ListParams::default().fields(&selector)).await?;
-    let mut grouped: BTreeMap<(String, String), Vec<Event>> = BTreeMap::new();
-    for event in list.items {
-        let key = (
-            event.metadata.namespace.clone().unwrap_or_default(),
-            event
-                .regarding
-                .as_ref()
-                .and_then(|r| r.name.clone())
-                .unwrap_or_default(),
-        );
-        grouped.entry(key).or_default().push(event);
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
     }
-    Ok(grouped)
+
+    pub fn left_out(&self) -> &LeftOut {
+        &self.left_out
+    }
+
+    fn api<K: Cached>(&self, namespace: &str) -> Api<K> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    fn cache<K: Cached>(&self) -> Option<&KindCache<K>> {
+        self.caches.as_deref().map(K::cache)
+    }
+
+    /// Reads an object and checks that this server manages it. A cache holds managed objects
+    /// only, so an object it does not hold is read live: that tells "not found" from "not
+    /// managed" with the API server's own text.
+    pub async fn get_managed<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<K>, ReadError> {
+        if let Some(snapshot) = self.cache::<K>().and_then(KindCache::snapshot) {
+            match snapshot.get(namespace, name) {
+                Some(Entry::Valid(object)) => return Ok(object.clone()),
+                Some(Entry::Invalid(invalid)) => {
+                    return Err(ReadError::Unreadable(invalid.reason.clone()));
+                }
+                None => {}
+            }
+        }
+        self.get_managed_live(namespace, name).await.map(Arc::new)
+    }
+
+    /// [`Self::get_managed`] from the API server, for a read-modify-write.
+    pub async fn get_managed_live<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<K, ReadError> {
+        match self.api::<K>(namespace).get(name).await {
+            Ok(object) => {
+                let managed = object
+                    .meta()
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(labels::MANAGED_BY))
+                    .is_some_and(|v| v == labels::MANAGED_BY_VALUE);
+                if managed {
+                    Ok(object)
+                } else {
+                    Err(ReadError::NotManaged)
+                }
+            }
+            Err(error) if is_not_found(&error) => Err(ReadError::NotFound(kube_text(&error))),
+            Err(kube::Error::SerdeError(error)) => Err(ReadError::Unreadable(error.to_string())),
+            Err(error) => Err(ReadError::Other(error)),
+        }
+    }
+
+    /// One page of the managed objects of `K` (in one namespace or all) and the continue token
+    /// of the next page (`limit` <= 0: no paging). Objects that do not fit their type are left
+    /// out and recorded. From a cache, the pages of one list come from one snapshot and the
+    /// tokens are the cache's ([`PageToken`]); a Kubernetes token continues a live list.
+    pub async fn list_page<K: Cached>(
+        &self,
+        namespace: Option<&str>,
+        limit: i64,
+        continue_token: &str,
+    ) -> Result<(Vec<Arc<K>>, String), kube::Error> {
+        if let Some(cache) = self.cache::<K>() {
+            let token = PageToken::decode(continue_token);
+            if continue_token.is_empty() || token.is_some() {
+                let kept = token
+                    .as_ref()
+                    .and_then(|t| cache.kept_for_paging(t.snapshot).map(|s| (t.snapshot, s)));
+                let (id, snapshot) = match kept {
+                    Some((id, snapshot)) => (Some(id), Some(snapshot)),
+                    None => (None, cache.snapshot()),
+                };
+                match snapshot {
+                    Some(snapshot) => {
+                        let after = token.map(|t| t.after);
+                        return Ok(self.page(cache, &snapshot, id, namespace, limit, after));
+                    }
+                    None if token.is_some() => {
+                        return Err(kube::Error::Api(Box::new(
+                            kube::core::Status::failure(
+                                "the list this continue token belongs to expired; list again",
+                                "Expired",
+                            )
+                            .with_code(410),
+                        )));
+                    }
+                    None => {}
+                }
+            }
+        }
+        let api: Api<DeserializeGuard<K>> = match namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&page(labels::MANAGED_BY_SELECTOR, limit, continue_token))
+            .await?;
+        let kind = K::kind(&());
+        let mut objects = Vec::with_capacity(list.items.len());
+        for DeserializeGuard(item) in list.items {
+            match item {
+                Ok(object) => objects.push(Arc::new(object)),
+                Err(invalid) => {
+                    self.left_out
+                        .record(kind_name(&kind), &invalid.metadata, &invalid.error);
+                }
+            }
+        }
+        Ok((objects, list.metadata.continue_.unwrap_or_default()))
+    }
+
+    /// A page of `snapshot` after the key `after`, as a Kubernetes list pages: at most `limit`
+    /// objects (those left out count), and a token when more follow.
+    fn page<K: Cached>(
+        &self,
+        cache: &KindCache<K>,
+        snapshot: &Snapshot<K>,
+        id: Option<u64>,
+        namespace: Option<&str>,
+        limit: i64,
+        after: Option<String>,
+    ) -> (Vec<Arc<K>>, String) {
+        let prefix = namespace.map(|n| format!("{n}/")).unwrap_or_default();
+        let mut entries = snapshot.range(prefix, after.as_deref()).peekable();
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let kind = K::kind(&());
+        let mut objects = Vec::new();
+        let mut taken = 0;
+        let mut last = None;
+        for (key, entry) in entries.by_ref() {
+            match entry {
+                Entry::Valid(object) => objects.push(object.clone()),
+                Entry::Invalid(invalid) => {
+                    self.left_out
+                        .record(kind_name(&kind), &invalid.metadata, &invalid.reason);
+                }
+            }
+            taken += 1;
+            last = Some(key);
+            if taken == limit {
+                break;
+            }
+        }
+        let next = match last {
+            Some(last) if limit > 0 && taken == limit && entries.peek().is_some() => PageToken {
+                snapshot: id.unwrap_or_else(|| cache.keep_for_paging(snapshot)),
+                after: last.clone(),
+            }
+            .encode(),
+            _ => String::new(),
+        };
+        (objects, next)
+    }
+
+    /// Events about objects of `kind` (`regarding.kind`), in one namespace or in all, optionally
+    /// for one object name, grouped by (namespace, name) in list order.
+    pub async fn events(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+        name: Option<&str>,
+    ) -> Result<BTreeMap<(String, String), Vec<Event>>, kube::Error> {
+        let cache = self.caches.as_deref().and_then(|c| match kind {
+            "RayCluster" => Some(&c.cluster_events),
+            "RayService" => Some(&c.service_events),
+            _ => None,
+        });
+        let mut grouped: BTreeMap<(String, String), Vec<Event>> = BTreeMap::new();
+        if let Some(snapshot) = cache.and_then(KindCache::snapshot) {
+            let prefix = match (namespace, name) {
+                (Some(namespace), Some(name)) => format!("{namespace}/{name}/"),
+                (Some(namespace), None) => format!("{namespace}/"),
+                (None, _) => String::new(),
+            };
+            for (_, entry) in snapshot.range(prefix, None) {
+                if let Entry::Valid(event) = entry {
+                    let about = event.regarding.as_ref().and_then(|r| r.name.as_deref());
+                    if name.is_some() && about != name {
+                        continue;
+                    }
+                    let key = (
+                        event.metadata.namespace.clone().unwrap_or_default(),
+                        about.unwrap_or_default().to_string(),
+                    );
+                    grouped.entry(key).or_default().push(Event::clone(event));
+                }
+            }
+            return Ok(grouped);
+        }
+        let api: Api<Event> = match namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let mut selector = format!("regarding.kind={kind}");
+        if let Some(name) = name {
+            selector.push_str(&format!(",regarding.name={name}"));
+        }
+        let list = api.list(&ListParams::default().fields(&selector)).await?;
+        for event in list.items {
+            let key = (
+                event.metadata.namespace.clone().unwrap_or_default(),
+                event
+                    .regarding
+                    .as_ref()
+                    .and_then(|r| r.name.clone())
+                    .unwrap_or_default(),
+            );
+            grouped.entry(key).or_default().push(event);
+        }
+        Ok(grouped)
+    }
+
+    /// The ConfigMap `name` of `namespace`: a compute template from the cache, anything else
+    /// (another ConfigMap of that name, or one the cache has not seen) live.
+    pub async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<ConfigMap>, kube::Error> {
+        if let Some(snapshot) = self.cache::<ConfigMap>().and_then(KindCache::snapshot)
+            && let Some(Entry::Valid(config_map)) = snapshot.get(namespace, name)
+        {
+            return Ok(config_map.clone());
+        }
+        self.api::<ConfigMap>(namespace)
+            .get(name)
+            .await
+            .map(Arc::new)
+    }
+
+    /// The compute-template ConfigMaps of one namespace or all, in list order.
+    pub async fn template_config_maps(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<Vec<Arc<ConfigMap>>, kube::Error> {
+        if let Some(snapshot) = self.cache::<ConfigMap>().and_then(KindCache::snapshot) {
+            let prefix = namespace.map(|n| format!("{n}/")).unwrap_or_default();
+            return Ok(snapshot
+                .range(prefix, None)
+                .filter_map(|(_, entry)| match entry {
+                    Entry::Valid(config_map) => Some(config_map.clone()),
+                    Entry::Invalid(_) => None,
+                })
+                .collect());
+        }
+        let api: Api<ConfigMap> = match namespace {
+            Some(namespace) => Api::namespaced(self.client.clone(), namespace),
+            None => Api::all(self.client.clone()),
+        };
+        let list = api
+            .list(&ListParams::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR))
+            .await?;
+        Ok(list.items.into_iter().map(Arc::new).collect())
+    }
+
+    /// Reads the named compute templates of a namespace.
+    ///
+    /// A missing template is FAILED_PRECONDITION (the Go server answers 500) naming the template
+    /// and namespace; other failures are INTERNAL. `owner` is the `<ns>/<name>` text of the
+    /// message and `wrap` the RPC's context text.
+    pub async fn compute_templates(
+        &self,
+        namespace: &str,
+        names: &[String],
+        owner: &str,
+        wrap: &str,
+    ) -> Result<BTreeMap<String, ComputeTemplate>, ApiError> {
+        let mut templates = BTreeMap::new();
+        for name in names {
+            if templates.contains_key(name) {
+                continue;
+            }
+            names::check_object_name("Compute template name", name)
+                .map_err(|e| ApiError::invalid_input(e.to_string()).wrap(wrap))?;
+            let config_map = self.config_map(namespace, name).await.map_err(|error| {
+                let context = format!(
+                    "Failed to populate compute template for ({owner}): Cannot get compute template for name '{name}' in namespace '{namespace}', error"
+                );
+                if is_not_found(&error) {
+                    let cause = format!(
+                        "NotFoundError: Compute template {name} not found: {}",
+                        kube_text(&error)
+                    );
+                    ApiError::failed_precondition(
+                        &format!("Compute template {name} does not exist in namespace {namespace}"),
+                        format!("{context}: {cause}"),
+                    )
+                    .wrap(wrap)
+                } else {
+                    ApiError::from_kube(&error, |text| {
+                        ApiError::internal(format!("Get compute template failed: {text}"), &context)
+                    })
+                    .wrap(wrap)
+                }
+            })?;
+            templates.insert(name.clone(), compute_template::from_config_map(&config_map));
+        }
+        Ok(templates)
+    }
+
+    /// Creates `object` in `namespace` ([`create`]) and records it in its cache.
+    pub async fn create<K: Cached>(&self, namespace: &str, object: K) -> Result<K, kube::Error> {
+        let created = create(&self.client, namespace, object).await?;
+        self.wrote(&created);
+        Ok(created)
+    }
+
+    /// Replaces the object `name` of `namespace` and records the result in its cache.
+    pub async fn replace<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+        object: &K,
+    ) -> Result<K, kube::Error> {
+        let replaced = self
+            .api::<K>(namespace)
+            .replace(name, &PostParams::default(), object)
+            .await?;
+        self.wrote(&replaced);
+        Ok(replaced)
+    }
+
+    fn wrote<K: Cached>(&self, object: &K) {
+        if let Some(cache) = self.cache::<K>() {
+            cache.wrote(object);
+        }
+    }
+
+    /// Deletes the object `name` (with `uid`, as just read). One that disappeared in between (a
+    /// finalizer finished, another client deleted it) is reported with `missing`, like an
+    /// object that never existed; other failures are INTERNAL with `failure` as the context
+    /// (the Go server's text).
+    pub async fn delete<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: Option<&str>,
+        failure: &str,
+        missing: impl FnOnce(String) -> ApiError,
+    ) -> Result<(), ApiError> {
+        let outcome = self
+            .api::<K>(namespace)
+            .delete(name, &DeleteParams::default())
+            .await;
+        if let (Some(cache), Some(uid)) = (self.cache::<K>(), uid)
+            && (outcome.is_ok() || outcome.as_ref().is_err_and(is_not_found))
+        {
+            cache.deleted(namespace, name, uid);
+        }
+        match outcome {
+            Ok(_) => Ok(()),
+            Err(error) if is_not_found(&error) => Err(missing(kube_text(&error))),
+            Err(error) => Err(ApiError::from_kube(&error, |text| {
+                ApiError::internal(text, failure)
+            })),
+        }
+    }
 }
 
 /// Kubernetes list parameters of a V1 paged list (`limit` <= 0 means no paging).
-pub fn page(selector: &str, limit: i64, continue_token: &str) -> ListParams {
+fn page(selector: &str, limit: i64, continue_token: &str) -> ListParams {
     let mut params = ListParams::default().labels(selector);
     if limit > 0 {
         params = params.limit(u32::try_from(limit).unwrap_or(u32::MAX));

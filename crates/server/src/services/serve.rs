@@ -1,10 +1,10 @@
 //! RayServeService: Ray Serve services as `ray.io/v1` RayService objects.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::events::v1::Event;
-use kube::Api;
-use kube::api::{ListParams, PostParams};
+use kube::Resource;
 use kuberay_api::proto::{
     CreateRayServiceRequest, DeleteRayServiceRequest, GetRayServiceRequest,
     ListAllRayServicesRequest, ListAllRayServicesResponse, ListRayServicesRequest,
@@ -30,22 +30,13 @@ const UPDATE_ATTEMPTS: usize = 5;
 
 #[derive(Clone)]
 pub struct Serve {
-    client: kube::Client,
-    left_out: objects::LeftOut,
+    io: objects::KubeIo,
     scope: NamespaceScope,
 }
 
 impl Serve {
-    pub fn new(client: kube::Client, left_out: objects::LeftOut, scope: NamespaceScope) -> Self {
-        Self {
-            client,
-            left_out,
-            scope,
-        }
-    }
-
-    fn api(&self, namespace: &str) -> Api<crd::RayService> {
-        Api::namespaced(self.client.clone(), namespace)
+    pub fn new(io: objects::KubeIo, scope: NamespaceScope) -> Self {
+        Self { io, scope }
     }
 
     pub async fn create(&self, request: CreateRayServiceRequest) -> Result<RayService, ApiError> {
@@ -67,18 +58,17 @@ impl Serve {
         )
         .map_err(|e| build_error(e, "Failed to create a Ray Service").wrap(WRAP))?;
         drop(service);
-        let created = objects::create(&self.client, &namespace, object)
-            .await
-            .map_err(|error| {
-                let text = format!("Failed to create service for ({namespace}/{name})");
-                if is_already_exists(&error) {
-                    ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
-                } else {
-                    ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
-                }
-                .wrap(WRAP)
-            })?;
-        self.to_api(&created).await
+        let created = self.io.create(&namespace, object).await.map_err(|error| {
+            let text = format!("Failed to create service for ({namespace}/{name})");
+            if is_already_exists(&error) {
+                ApiError::already_exists(&format!("{text}: {}", kube_text(&error)))
+            } else {
+                ApiError::from_kube(&error, |cause| ApiError::internal(cause, &text))
+            }
+            .wrap(WRAP)
+        })?;
+        // A new object has no events yet.
+        self.convert(&created, Vec::new())
     }
 
     /// A full replacement of the service named in the body (the path name is only checked for
@@ -97,7 +87,8 @@ impl Serve {
         let name = service.name.clone();
         let context = format!("Update service fail, no service named: {name} ");
         let read = || async {
-            objects::get_managed(&self.api(&namespace), &name)
+            self.io
+                .get_managed_live::<crd::RayService>(&namespace, &name)
                 .await
                 .map_err(|error| {
                     match error {
@@ -142,11 +133,7 @@ impl Serve {
             object.metadata.resource_version = existing.metadata.resource_version.clone();
             // Keep the finalizers other controllers put on the object; everything else is replaced.
             object.metadata.finalizers = existing.metadata.finalizers.clone();
-            match self
-                .api(&namespace)
-                .replace(&name, &PostParams::default(), &object)
-                .await
-            {
+            match self.io.replace(&namespace, &name, &object).await {
                 Ok(updated) => break updated,
                 Err(error) if is_conflict(&error) && attempts < UPDATE_ATTEMPTS => {
                     attempts += 1;
@@ -219,19 +206,22 @@ impl Serve {
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        self.read(&name, &namespace)
+        let object = self
+            .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;
-        objects::delete(
-            &self.api(&namespace),
-            &name,
-            &format!("failed to delete ray service {name}."),
-            |text| {
-                ApiError::not_found(text, &format!("Service {name} not found"))
-                    .wrap("delete ray service failure")
-            },
-        )
-        .await
+        self.io
+            .delete::<crd::RayService>(
+                &namespace,
+                &name,
+                object.meta().uid.as_deref(),
+                &format!("failed to delete ray service {name}."),
+                |text| {
+                    ApiError::not_found(text, &format!("Service {name} not found"))
+                        .wrap("delete ray service failure")
+                },
+            )
+            .await
     }
 
     async fn templates(
@@ -243,14 +233,14 @@ impl Serve {
     ) -> Result<BTreeMap<String, kuberay_api::proto::ComputeTemplate>, ApiError> {
         match &service.cluster_spec {
             Some(spec) => {
-                objects::compute_templates(
-                    &self.client,
-                    namespace,
-                    &cluster::compute_template_names(spec),
-                    owner,
-                    wrap,
-                )
-                .await
+                self.io
+                    .compute_templates(
+                        namespace,
+                        &cluster::compute_template_names(spec),
+                        owner,
+                        wrap,
+                    )
+                    .await
             }
             None => Ok(BTreeMap::new()),
         }
@@ -262,13 +252,9 @@ impl Serve {
         page_size: i32,
         page_token: &str,
     ) -> Result<(Vec<RayService>, String), ApiError> {
-        let params = objects::page(
-            labels::MANAGED_BY_SELECTOR,
-            i64::from(page_size),
-            page_token,
-        );
-        let (items, next) =
-            objects::list_page::<crd::RayService>(&self.client, namespace, &params, &self.left_out)
+        let (items, next) = self
+            .io
+            .list_page::<crd::RayService>(namespace, i64::from(page_size), page_token)
                 .await
                 .map_err(|error| {
                     ApiError::from_kube(&error, |text| {
@@ -278,18 +264,38 @@ impl Serve {
                         ))
                     })
                 })?;
+        // The events of the whole page: the services' own and their active clusters', one query
+        // of each kind.
+        let mut own = BTreeMap::new();
+        let mut clusters = BTreeMap::new();
+        if !items.is_empty() {
+            own = self.events_in(namespace, KIND).await;
+            clusters = self.events_in(namespace, "RayCluster").await;
+        }
         let mut services = Vec::with_capacity(items.len());
         for item in &items {
-            match self.to_api(item).await {
+            let key = |name: &str| {
+                (
+                    item.metadata.namespace.clone().unwrap_or_default(),
+                    name.to_string(),
+                )
+            };
+            let name = item.metadata.name.as_deref().unwrap_or_default();
+            let mut events = own.get(&key(name)).cloned().unwrap_or_default();
+            if let Some(cluster) = service::active_cluster_name(item) {
+                events.extend(clusters.get(&key(&cluster)).cloned().unwrap_or_default());
+            }
+            match self.convert(item, events) {
                 Ok(service) => services.push(service),
-                Err(error) => self.left_out.record(KIND, &item.metadata, &error),
+                Err(error) => self.io.left_out().record(KIND, &item.metadata, &error),
             }
         }
         Ok((services, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<crd::RayService, ApiError> {
-        objects::get_managed(&self.api(namespace), name)
+    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<crd::RayService>, ApiError> {
+        self.io
+            .get_managed(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {
@@ -314,15 +320,25 @@ impl Serve {
         if let Some(cluster) = service::active_cluster_name(object) {
             events.extend(self.events(&namespace, "RayCluster", &cluster).await);
         }
-        service::from_ray_service(object, events::service_events(&name, &events))
-            .map_err(|error| objects::unconvertible(KIND, &namespace, &name, error))
+        self.convert(object, events)
+    }
+
+    fn convert(
+        &self,
+        object: &crd::RayService,
+        events: Vec<Event>,
+    ) -> Result<RayService, ApiError> {
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        service::from_ray_service(object, events::service_events(name, &events))
+            .map_err(|error| objects::unconvertible(KIND, namespace, name, error))
     }
 
     async fn events(&self, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
-        let selector = format!("regarding.kind={kind},regarding.name={name}");
-        match api.list(&ListParams::default().fields(&selector)).await {
-            Ok(list) => list.items,
+        match self.io.events(Some(namespace), kind, Some(name)).await {
+            Ok(mut grouped) => grouped
+                .remove(&(namespace.to_string(), name.to_string()))
+                .unwrap_or_default(),
             Err(error) => {
                 tracing::warn!(
                     "listing events of {kind} {namespace}/{name} failed: {}",
@@ -331,5 +347,20 @@ impl Serve {
                 Vec::new()
             }
         }
+    }
+
+    /// Events about objects of `kind` in one namespace or all; failures are only logged.
+    async fn events_in(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+    ) -> BTreeMap<(String, String), Vec<Event>> {
+        self.io
+            .events(namespace, kind, None)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!("listing {kind} events failed: {}", kube_text(&error));
+                BTreeMap::new()
+            })
     }
 }

@@ -34,13 +34,12 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
 use kuberay_core::scope::{NamespaceScope, OutOfScope};
 use kuberay_core::{compute_template, names};
 
 use crate::error::kube_text;
 use crate::json_walk;
+use crate::services::KubeIo;
 
 /// Kinds whose create (POST) and replace (PUT) go through the compute-template middleware.
 const TEMPLATE_KINDS: [&str; 3] = ["rayclusters", "rayjobs", "rayservices"];
@@ -75,6 +74,8 @@ pub struct V2 {
 
 struct Inner {
     client: kube::Client,
+    /// Compute templates for injection (from the watch cache when it answers).
+    io: KubeIo,
     max_body_bytes: usize,
     timeout: Duration,
     scope: NamespaceScope,
@@ -297,6 +298,7 @@ impl V2 {
     /// `scope` refuses requests for namespaces the server does not serve.
     pub fn new(
         client: kube::Client,
+        io: KubeIo,
         max_body_bytes: usize,
         timeout: Duration,
         scope: NamespaceScope,
@@ -304,6 +306,7 @@ impl V2 {
         Self {
             inner: Arc::new(Inner {
                 client,
+                io,
                 max_body_bytes,
                 timeout,
                 scope,
@@ -440,7 +443,6 @@ impl V2 {
         if !template::applies(&value) || names::check_namespace(namespace).is_err() {
             return Ok(None);
         }
-        let api: Api<ConfigMap> = Api::namespaced(self.inner.client.clone(), namespace);
         let mut templates = BTreeMap::new();
         for name in template::template_names(&value) {
             if templates.contains_key(&name) {
@@ -455,7 +457,7 @@ impl V2 {
                     ),
                 ));
             }
-            let config_map = api.get(&name).await.map_err(|error| {
+            let config_map = self.inner.io.config_map(namespace, &name).await.map_err(|error| {
                 if is_unreachable(&error) {
                     return unavailable(&error);
                 }

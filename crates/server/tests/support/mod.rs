@@ -66,12 +66,35 @@ impl TestServer {
         server
     }
 
+    /// Starts without waiting for the watch caches (for a Kubernetes API that cannot be
+    /// reached: the server reads live then).
+    pub async fn start_unsynced(extra: &[&str]) -> Self {
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = temp.path().to_path_buf();
+        let mut server = Self::start_in_waiting(&dir, extra, false).await;
+        server._temp = Some(temp);
+        server
+    }
+
     /// Starts on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_in_waiting(data_dir, extra, true).await
+    }
+
+    async fn start_in_waiting(data_dir: &Path, extra: &[&str], wait: bool) -> Self {
         install_crypto();
         let server = kuberay_apiserver::start(config(data_dir, extra))
             .await
             .expect("server starts");
+        // As a Service sends traffic only once /readyz says so: reads come from the caches.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while wait && !server.caches_synced() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the watch caches did not sync within 10s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         TestServer {
             http: format!("http://{}", server.http_address),
             grpc: format!("http://{}", server.grpc_address),

@@ -1,0 +1,688 @@
+//! Watch caches: the objects the V1 services read, kept in memory by one watch per kind, so
+//! gets and lists are answered without a Kubernetes call.
+//!
+//! Each [`KindCache`] lists and then watches one kind (label- or field-selected, in one
+//! namespace or all) and keeps the objects in a persistent ordered map, so a list takes a
+//! snapshot in O(1) and pages through it without copying.
+//!
+//! * **Synced or not at all.** A cache answers only after its initial list is complete, and
+//!   stops answering as soon as its watch fails; it then lists again from scratch after a
+//!   back-off. While it does not answer, callers read live ([`KindCache::snapshot`] is `None`).
+//!   A kind whose watch is forbidden (RBAC) stays live and does not hold up readiness.
+//! * **Read your writes.** The services hand every object they create or replace to
+//!   [`KindCache::wrote`] and every delete to [`KindCache::deleted`], so the next read through
+//!   this server sees the write even before the watch delivers it; the watch never moves an
+//!   object back to an older resourceVersion than the one written.
+//! * **Pages over a snapshot.** A paged list keeps its snapshot for [`PAGE_SNAPSHOT_TTL`] under
+//!   an id carried in its continue token ([`PageToken`]), so every page of one list comes from
+//!   the same state.
+//! * Objects that do not fit their type are kept as [`Entry::Invalid`]: lists leave them out,
+//!   gets name them. `managedFields` are dropped.
+
+use std::collections::VecDeque;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::events::v1::Event;
+use kube::core::DeserializeGuard;
+use kube::runtime::watcher;
+use kube::{Api, Resource};
+use kuberay_core::crd::{RayCluster, RayJob, RayService};
+use kuberay_core::labels;
+use kuberay_core::scope::NamespaceScope;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+/// How long a paged list's snapshot is kept for its next page.
+pub const PAGE_SNAPSHOT_TTL: Duration = Duration::from_secs(300);
+
+/// How many paged lists' snapshots are kept at most (the oldest go first).
+const PAGE_SNAPSHOTS: usize = 64;
+
+/// Objects are listed in pages of this size when a watch starts.
+const LIST_PAGE_SIZE: u32 = 500;
+
+/// Back-off before a failed watch lists again: doubles from the first to the last.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
+
+/// One cached object: the typed object, or why it does not fit its type.
+#[derive(Debug)]
+pub enum Entry<K> {
+    Valid(Arc<K>),
+    Invalid(Arc<InvalidObject>),
+}
+
+/// An object that does not fit its type: its metadata and why.
+#[derive(Debug)]
+pub struct InvalidObject {
+    pub metadata: kube::core::ObjectMeta,
+    pub reason: String,
+}
+
+impl<K> Clone for Entry<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Entry::Valid(object) => Entry::Valid(object.clone()),
+            Entry::Invalid(invalid) => Entry::Invalid(invalid.clone()),
+        }
+    }
+}
+
+/// What a cache keeps per object: its entry, resourceVersion and uid.
+#[derive(Debug)]
+struct Slot<K> {
+    entry: Entry<K>,
+    version: Option<u64>,
+    uid: String,
+}
+
+impl<K> Clone for Slot<K> {
+    fn clone(&self) -> Self {
+        Self {
+            entry: self.entry.clone(),
+            version: self.version,
+            uid: self.uid.clone(),
+        }
+    }
+}
+
+/// The map's key: `<namespace>/<name>` (events: `<namespace>/<object name>/<event name>`), so
+/// the cache's order is the order of a Kubernetes list (etcd's key order).
+pub type Key = String;
+
+/// The objects of a cache at one moment.
+#[derive(Clone)]
+pub struct Snapshot<K> {
+    map: imbl::OrdMap<Key, Slot<K>>,
+}
+
+impl<K> Snapshot<K> {
+    /// The entry of the object `name` in `namespace`.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Entry<K>> {
+        self.map
+            .get(&format!("{namespace}/{name}"))
+            .map(|slot| &slot.entry)
+    }
+
+    /// The entries whose key starts with `prefix` (`<namespace>/` for one namespace, empty for
+    /// all), in key order, starting after the key `after`.
+    pub fn range<'a>(
+        &'a self,
+        prefix: String,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a Key, &'a Entry<K>)> + 'a {
+        use std::ops::Bound;
+        let start = match after {
+            Some(key) => Bound::Excluded(key.to_string()),
+            None => Bound::Included(prefix.clone()),
+        };
+        self.map
+            .range((start, Bound::Unbounded))
+            .take_while(move |(key, _)| key.starts_with(&prefix))
+            .map(|(key, slot)| (key, &slot.entry))
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// How a kind's objects are keyed: by namespace and name, or (events) by what they are about.
+pub type KeyOf<K> = fn(&kube::core::ObjectMeta, Option<&K>) -> Key;
+
+/// `<namespace>/<name>` of an object.
+pub fn by_name<K>(meta: &kube::core::ObjectMeta, _: Option<&K>) -> Key {
+    format!(
+        "{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// The state shared by a cache's watch task and its readers.
+struct Shared<K> {
+    kind: &'static str,
+    key_of: KeyOf<K>,
+    current: RwLock<Snapshot<K>>,
+    /// Answers come from `current` only while this is set.
+    synced: AtomicBool,
+    /// The watch was refused (403): this kind is read live for good.
+    forbidden: AtomicBool,
+    /// Deletes made through this server: (key, uid) whose object the watch may still report
+    /// as existing, and must not bring back.
+    deleted: Mutex<Vec<(Key, String)>>,
+    pages: Mutex<VecDeque<(u64, Instant, Snapshot<K>)>>,
+    next_page: AtomicU64,
+}
+
+/// The watch cache of one kind.
+pub struct KindCache<K> {
+    shared: Arc<Shared<K>>,
+}
+
+impl<K> Clone for KindCache<K> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<K> KindCache<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// Starts watching `api` with `config`; the task ends with `stop`.
+    pub fn start(
+        kind: &'static str,
+        api: Api<DeserializeGuard<K>>,
+        config: watcher::Config,
+        key_of: KeyOf<K>,
+        stop: CancellationToken,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            kind,
+            key_of,
+            current: RwLock::new(Snapshot {
+                map: imbl::OrdMap::new(),
+            }),
+            synced: AtomicBool::new(false),
+            forbidden: AtomicBool::new(false),
+            deleted: Mutex::new(Vec::new()),
+            pages: Mutex::new(VecDeque::new()),
+            next_page: AtomicU64::new(rand_seed()),
+        });
+        let task = shared.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = run(task, api, config.page_size(LIST_PAGE_SIZE)) => {}
+                () = stop.cancelled() => {}
+            }
+        });
+        Self { shared }
+    }
+
+    /// The kind, for logs and readiness texts.
+    pub fn kind(&self) -> &'static str {
+        self.shared.kind
+    }
+
+    /// Whether the cache answers (its list is complete and its watch running).
+    pub fn is_synced(&self) -> bool {
+        self.shared.synced.load(Ordering::Acquire)
+    }
+
+    /// Whether readiness waits for this cache: not when its watch is forbidden.
+    pub fn holds_up_readiness(&self) -> bool {
+        !self.is_synced() && !self.shared.forbidden.load(Ordering::Acquire)
+    }
+
+    /// The current objects, or `None` while the cache does not answer (read live then).
+    pub fn snapshot(&self) -> Option<Snapshot<K>> {
+        if !self.is_synced() {
+            return None;
+        }
+        let current = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        // Checked again: a failure between the two reads must not hand out a stale state.
+        self.is_synced().then_some(current)
+    }
+
+    /// Keeps `snapshot` for the next page of a paged list; the id goes into its token.
+    pub fn keep_for_paging(&self, snapshot: &Snapshot<K>) -> u64 {
+        let id = self.shared.next_page.fetch_add(1, Ordering::Relaxed);
+        let mut pages = self.shared.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages.retain(|(_, at, _)| at.elapsed() < PAGE_SNAPSHOT_TTL);
+        while pages.len() >= PAGE_SNAPSHOTS {
+            pages.pop_front();
+        }
+        pages.push_back((id, Instant::now(), snapshot.clone()));
+        id
+    }
+
+    /// The snapshot a paged list started with, if it is still kept.
+    pub fn kept_for_paging(&self, id: u64) -> Option<Snapshot<K>> {
+        let pages = self.shared.pages.lock().unwrap_or_else(|e| e.into_inner());
+        pages
+            .iter()
+            .find(|(kept, at, _)| *kept == id && at.elapsed() < PAGE_SNAPSHOT_TTL)
+            .map(|(_, _, snapshot)| snapshot.clone())
+    }
+
+    /// Records an object this server created or replaced, as the API server answered it.
+    pub fn wrote(&self, object: &K) {
+        let mut object = object.clone();
+        object.meta_mut().managed_fields = None;
+        let shared = &self.shared;
+        let key = (shared.key_of)(object.meta(), Some(&object));
+        let slot = Slot {
+            version: version_of(object.meta()),
+            uid: object.meta().uid.clone().unwrap_or_default(),
+            entry: Entry::Valid(Arc::new(object)),
+        };
+        let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
+        upsert(&mut current.map, key, slot);
+    }
+
+    /// Records that this server deleted the object `key` with `uid`.
+    pub fn deleted(&self, namespace: &str, name: &str, uid: &str) {
+        let key = format!("{namespace}/{name}");
+        let shared = &self.shared;
+        let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.map.get(&key).is_some_and(|slot| slot.uid == uid) {
+            current.map.remove(&key);
+        }
+        let mut deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        deleted.push((key, uid.to_string()));
+    }
+}
+
+/// A process-unique start for page ids, so tokens of an earlier run or another replica do not
+/// name a snapshot of this one by chance.
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish() >> 1
+}
+
+/// resourceVersions compared as numbers, as both etcd-backed clusters and the embedded store
+/// issue them; one that is not a number is never considered older.
+fn version_of(meta: &kube::core::ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref()?.parse().ok()
+}
+
+/// Puts `slot` under `key` unless the map already holds a newer version (resourceVersions are
+/// ordered across all objects of a kind, so this also keeps a late event of a deleted object
+/// from replacing the object created in its place).
+fn upsert<K>(map: &mut imbl::OrdMap<Key, Slot<K>>, key: Key, slot: Slot<K>) {
+    if let Some(existing) = map.get(&key)
+        && let (Some(have), Some(new)) = (existing.version, slot.version)
+        && have > new
+    {
+        return;
+    }
+    map.insert(key, slot);
+}
+
+/// The slot of one watched object, keyed.
+fn slot_of<K: Resource>(shared: &Shared<K>, guard: DeserializeGuard<K>) -> (Key, Slot<K>) {
+    match guard.0 {
+        Ok(mut object) => {
+            object.meta_mut().managed_fields = None;
+            let key = (shared.key_of)(object.meta(), Some(&object));
+            let slot = Slot {
+                version: version_of(object.meta()),
+                uid: object.meta().uid.clone().unwrap_or_default(),
+                entry: Entry::Valid(Arc::new(object)),
+            };
+            (key, slot)
+        }
+        Err(invalid) => {
+            let key = (shared.key_of)(&invalid.metadata, None);
+            let mut metadata = invalid.metadata;
+            metadata.managed_fields = None;
+            let slot = Slot {
+                version: version_of(&metadata),
+                uid: metadata.uid.clone().unwrap_or_default(),
+                entry: Entry::Invalid(Arc::new(InvalidObject {
+                    metadata,
+                    reason: invalid.error,
+                })),
+            };
+            (key, slot)
+        }
+    }
+}
+
+/// Lists and watches until stopped; after a failure, marks the cache unsynced, waits and starts
+/// over with a fresh list.
+async fn run<K>(shared: Arc<Shared<K>>, api: Api<DeserializeGuard<K>>, config: watcher::Config)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let mut backoff = BACKOFF.0;
+    loop {
+        let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
+        let mut buffer: Option<imbl::OrdMap<Key, Slot<K>>> = None;
+        let failure = loop {
+            let Some(event) = stream.next().await else {
+                break "the watch ended".to_string();
+            };
+            match event {
+                Ok(watcher::Event::Init) => buffer = Some(imbl::OrdMap::new()),
+                Ok(watcher::Event::InitApply(guard)) => {
+                    let (key, slot) = slot_of(&shared, guard);
+                    buffer.get_or_insert_default().insert(key, slot);
+                }
+                Ok(watcher::Event::InitDone) => {
+                    let map = buffer.take().unwrap_or_default();
+                    let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
+                    let count = map.len();
+                    current.map = map;
+                    drop(current);
+                    shared.synced.store(true, Ordering::Release);
+                    shared.forbidden.store(false, Ordering::Release);
+                    backoff = BACKOFF.0;
+                    tracing::info!(kind = shared.kind, objects = count, "watch cache synced");
+                }
+                Ok(watcher::Event::Apply(guard)) => {
+                    let (key, slot) = slot_of(&shared, guard);
+                    let resurrects = {
+                        let deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
+                        deleted.iter().any(|(k, uid)| *k == key && *uid == slot.uid)
+                    };
+                    if !resurrects {
+                        let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
+                        upsert(&mut current.map, key, slot);
+                    }
+                }
+                Ok(watcher::Event::Delete(guard)) => {
+                    let (key, slot) = slot_of(&shared, guard);
+                    let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
+                    if current
+                        .map
+                        .get(&key)
+                        .is_some_and(|existing| existing.uid == slot.uid)
+                    {
+                        current.map.remove(&key);
+                    }
+                    drop(current);
+                    let mut deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
+                    deleted.retain(|(k, uid)| !(*k == key && *uid == slot.uid));
+                }
+                Err(error) => break error.to_string(),
+            }
+        };
+        shared.synced.store(false, Ordering::Release);
+        // What the fresh list will settle: deletes whose events this watch did not deliver.
+        shared
+            .deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let forbidden = failure.contains("403") || failure.contains("forbidden");
+        if forbidden {
+            shared.forbidden.store(true, Ordering::Release);
+            tracing::warn!(
+                kind = shared.kind,
+                "watch refused, reading this kind live (grant list and watch to cache it): {failure}"
+            );
+            backoff = BACKOFF.1;
+        } else {
+            tracing::warn!(
+                kind = shared.kind,
+                "watch failed, reading live until it is listed again in {backoff:?}: {failure}"
+            );
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// The watch caches of the V1 services: the managed RayClusters, RayJobs and RayServices, the
+/// compute-template ConfigMaps, and the events about RayClusters and RayServices (keyed by the
+/// object they are about), in the served namespace or all.
+pub struct Caches {
+    pub clusters: KindCache<RayCluster>,
+    pub jobs: KindCache<RayJob>,
+    pub services: KindCache<RayService>,
+    pub templates: KindCache<ConfigMap>,
+    pub cluster_events: KindCache<Event>,
+    pub service_events: KindCache<Event>,
+}
+
+/// `<namespace>/<name of the object it is about>/<event name>` of an event.
+fn by_regarding(meta: &kube::core::ObjectMeta, event: Option<&Event>) -> Key {
+    format!(
+        "{}/{}/{}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        event
+            .and_then(|e| e.regarding.as_ref())
+            .and_then(|r| r.name.as_deref())
+            .unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl Caches {
+    /// Starts every watch, in `scope`'s namespace or all; they stop with `stop`.
+    pub fn start(client: &kube::Client, scope: &NamespaceScope, stop: &CancellationToken) -> Self {
+        fn api<K>(client: &kube::Client, scope: &NamespaceScope) -> Api<DeserializeGuard<K>>
+        where
+            K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+        {
+            match scope.served() {
+                Some(namespace) => Api::namespaced(client.clone(), namespace),
+                None => Api::all(client.clone()),
+            }
+        }
+        let managed = || watcher::Config::default().labels(labels::MANAGED_BY_SELECTOR);
+        let events_of =
+            |kind: &str| watcher::Config::default().fields(&format!("regarding.kind={kind}"));
+        Self {
+            clusters: KindCache::start(
+                "RayCluster",
+                api(client, scope),
+                managed(),
+                by_name,
+                stop.child_token(),
+            ),
+            jobs: KindCache::start(
+                "RayJob",
+                api(client, scope),
+                managed(),
+                by_name,
+                stop.child_token(),
+            ),
+            services: KindCache::start(
+                "RayService",
+                api(client, scope),
+                managed(),
+                by_name,
+                stop.child_token(),
+            ),
+            templates: KindCache::start(
+                "ConfigMap",
+                api(client, scope),
+                watcher::Config::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR),
+                by_name,
+                stop.child_token(),
+            ),
+            cluster_events: KindCache::start(
+                "Event (RayCluster)",
+                api(client, scope),
+                events_of("RayCluster"),
+                by_regarding,
+                stop.child_token(),
+            ),
+            service_events: KindCache::start(
+                "Event (RayService)",
+                api(client, scope),
+                events_of("RayService"),
+                by_regarding,
+                stop.child_token(),
+            ),
+        }
+    }
+
+    /// The kinds whose caches are not answering yet (and are not refused their watch).
+    pub fn pending(&self) -> Vec<&'static str> {
+        [
+            (self.clusters.kind(), self.clusters.holds_up_readiness()),
+            (self.jobs.kind(), self.jobs.holds_up_readiness()),
+            (self.services.kind(), self.services.holds_up_readiness()),
+            (self.templates.kind(), self.templates.holds_up_readiness()),
+            (
+                self.cluster_events.kind(),
+                self.cluster_events.holds_up_readiness(),
+            ),
+            (
+                self.service_events.kind(),
+                self.service_events.holds_up_readiness(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(kind, pending)| pending.then_some(kind))
+        .collect()
+    }
+}
+
+/// The kinds the services read, each with its cache.
+pub trait Cached:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + serde::Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    fn cache(caches: &Caches) -> &KindCache<Self>;
+}
+
+impl Cached for RayCluster {
+    fn cache(caches: &Caches) -> &KindCache<Self> {
+        &caches.clusters
+    }
+}
+
+impl Cached for RayJob {
+    fn cache(caches: &Caches) -> &KindCache<Self> {
+        &caches.jobs
+    }
+}
+
+impl Cached for RayService {
+    fn cache(caches: &Caches) -> &KindCache<Self> {
+        &caches.services
+    }
+}
+
+impl Cached for ConfigMap {
+    fn cache(caches: &Caches) -> &KindCache<Self> {
+        &caches.templates
+    }
+}
+
+/// The continue token of a page served from a cache: the snapshot's id and the key of the last
+/// object served, encoded as unpadded URL-safe base64 of `c1/<id>/<namespace>/<rest>` so that it
+/// cannot be taken for a Kubernetes token (those are standard base64 of a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageToken {
+    pub snapshot: u64,
+    pub after: Key,
+}
+
+const TOKEN_PREFIX: &str = "c1/";
+
+impl PageToken {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{TOKEN_PREFIX}{}/{}", self.snapshot, self.after))
+    }
+
+    /// `None` when `token` is not a cache token (it may be a Kubernetes one).
+    pub fn decode(token: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let rest = text.strip_prefix(TOKEN_PREFIX)?;
+        let (snapshot, after) = rest.split_once('/')?;
+        Some(Self {
+            snapshot: snapshot.parse().ok()?,
+            after: after.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_are_told_apart_from_kubernetes_ones() {
+        let token = PageToken {
+            snapshot: 42,
+            after: "ns/a".into(),
+        };
+        assert_eq!(PageToken::decode(&token.encode()), Some(token));
+        // A Kubernetes continue token.
+        let kube = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"v":"meta.k8s.io/v1","rv":12,"start":"x\u0000"}"#);
+        assert_eq!(PageToken::decode(&kube), None);
+        assert_eq!(PageToken::decode("not base64!"), None);
+    }
+
+    fn invalid(reason: &str, version: Option<u64>) -> Slot<()> {
+        Slot {
+            entry: Entry::Invalid(Arc::new(InvalidObject {
+                metadata: Default::default(),
+                reason: reason.into(),
+            })),
+            version,
+            uid: "u".into(),
+        }
+    }
+
+    #[test]
+    fn snapshots_range_in_kubernetes_list_order() {
+        let mut map = imbl::OrdMap::new();
+        for key in ["a/1", "b/1", "b/2", "b/3", "b-c/1", "c/1"] {
+            map.insert(key.to_string(), invalid("", None));
+        }
+        let snapshot = Snapshot { map };
+        let keys = |items: Vec<(&Key, &Entry<()>)>| {
+            items
+                .into_iter()
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
+        };
+        // etcd's order: "b-c/" sorts before "b/".
+        assert_eq!(
+            keys(snapshot.range(String::new(), None).collect()),
+            ["a/1", "b-c/1", "b/1", "b/2", "b/3", "c/1"]
+        );
+        assert_eq!(
+            keys(snapshot.range("b/".into(), None).collect()),
+            ["b/1", "b/2", "b/3"]
+        );
+        assert_eq!(
+            keys(snapshot.range("b/".into(), Some("b/1")).collect()),
+            ["b/2", "b/3"]
+        );
+        assert_eq!(snapshot.range(String::new(), Some("b/2")).count(), 2);
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let mut map = imbl::OrdMap::new();
+        let reason = |map: &imbl::OrdMap<Key, Slot<()>>| match &map["ns/n"].entry {
+            Entry::Invalid(invalid) => invalid.reason.clone(),
+            Entry::Valid(_) => unreachable!(),
+        };
+        upsert(&mut map, "ns/n".into(), invalid("v5", Some(5)));
+        upsert(&mut map, "ns/n".into(), invalid("v4", Some(4)));
+        assert_eq!(reason(&map), "v5");
+        upsert(&mut map, "ns/n".into(), invalid("v6", Some(6)));
+        assert_eq!(reason(&map), "v6");
+    }
+}
