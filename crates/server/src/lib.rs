@@ -13,6 +13,7 @@ pub mod json_walk;
 pub mod listen;
 pub mod metrics;
 pub mod readiness;
+pub mod rpcs;
 pub mod services;
 pub mod v2;
 
@@ -129,7 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )
     });
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
-    for (service, method) in gateway.served_methods() {
+    for (service, method) in rpcs::RPCS {
         metrics.initialize(service, method);
     }
 

@@ -7,25 +7,17 @@
 //! body under its field), decoded with the proto3 JSON mapping, and handed to the same service
 //! implementation the gRPC server uses.
 
-use std::future::Future;
-
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, Request, StatusCode, header};
-use kuberay_api::proto::*;
 use kuberay_api::routes::{HttpRoute, ROUTES};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tonic::Code;
 
 use crate::calls::Calls;
 use crate::error::{ApiError, error_response};
 use crate::json_walk;
-use crate::services::{
-    CLUSTER_SERVICE, COMPUTE_TEMPLATE_SERVICE, RAY_JOB_SERVICE, RAY_SERVE_SERVICE, SERVED_SERVICES,
-    Services, not_yet_implemented,
-};
+use crate::services::{SERVED_SERVICES, Services};
 
 enum Segment {
     Literal(&'static str),
@@ -116,14 +108,6 @@ impl Gateway {
     }
 
     /// The served routes as `(service, method)`, for coverage checks.
-    pub fn served_methods(&self) -> Vec<(&'static str, &'static str)> {
-        self.inner
-            .routes
-            .iter()
-            .map(|r| (r.spec.service, r.spec.method))
-            .collect()
-    }
-
     pub async fn handle(&self, request: Request<Body>) -> Response {
         let inner = &self.inner;
         let decoded_path = percent_encoding::percent_decode_str(request.uri().path())
@@ -233,208 +217,14 @@ impl Gateway {
         route: &'static HttpRoute,
         message: Value,
     ) -> Result<Vec<u8>, ApiError> {
-        let services = &self.inner.services;
-        let templates = &services.compute_templates;
-        let clusters = &services.clusters;
-        let jobs = &services.jobs;
-        let serve = &services.serve;
-        match (route.service, route.method) {
-            (RAY_JOB_SERVICE, "CreateRayJob") => {
-                self.rpc(route, message, |r: CreateRayJobRequest| jobs.create(r))
-                    .await
-            }
-            (RAY_JOB_SERVICE, "GetRayJob") => {
-                self.rpc(route, message, |r: GetRayJobRequest| jobs.get(r))
-                    .await
-            }
-            (RAY_JOB_SERVICE, "ListRayJobs") => {
-                self.rpc(route, message, |r: ListRayJobsRequest| jobs.list(r))
-                    .await
-            }
-            (RAY_JOB_SERVICE, "ListAllRayJobs") => {
-                self.rpc(route, message, |r: ListAllRayJobsRequest| jobs.list_all(r))
-                    .await
-            }
-            (RAY_JOB_SERVICE, "DeleteRayJob") => {
-                self.rpc(route, message, |r: DeleteRayJobRequest| async move {
-                    jobs.delete(r).await.map(|()| pbjson_types::Empty {})
-                })
-                .await
-            }
-            (RAY_SERVE_SERVICE, "CreateRayService") => {
-                self.rpc(route, message, |r: CreateRayServiceRequest| serve.create(r))
-                    .await
-            }
-            (RAY_SERVE_SERVICE, "UpdateRayService") => {
-                self.rpc(route, message, |r: UpdateRayServiceRequest| serve.update(r))
-                    .await
-            }
-            (RAY_SERVE_SERVICE, "GetRayService") => {
-                self.rpc(route, message, |r: GetRayServiceRequest| serve.get(r))
-                    .await
-            }
-            (RAY_SERVE_SERVICE, "ListRayServices") => {
-                self.rpc(route, message, |r: ListRayServicesRequest| serve.list(r))
-                    .await
-            }
-            (RAY_SERVE_SERVICE, "ListAllRayServices") => {
-                self.rpc(route, message, |r: ListAllRayServicesRequest| {
-                    serve.list_all(r)
-                })
-                .await
-            }
-            (RAY_SERVE_SERVICE, "DeleteRayService") => {
-                self.rpc(route, message, |r: DeleteRayServiceRequest| async move {
-                    serve.delete(r).await.map(|()| pbjson_types::Empty {})
-                })
-                .await
-            }
-            (CLUSTER_SERVICE, "CreateCluster") => {
-                self.rpc(route, message, |r: CreateClusterRequest| clusters.create(r))
-                    .await
-            }
-            (CLUSTER_SERVICE, "GetCluster") => {
-                self.rpc(route, message, |r: GetClusterRequest| clusters.get(r))
-                    .await
-            }
-            (CLUSTER_SERVICE, "ListCluster") => {
-                self.rpc(route, message, |r: ListClustersRequest| clusters.list(r))
-                    .await
-            }
-            (CLUSTER_SERVICE, "ListAllClusters") => {
-                self.rpc(route, message, |r: ListAllClustersRequest| {
-                    clusters.list_all(r)
-                })
-                .await
-            }
-            (CLUSTER_SERVICE, "DeleteCluster") => {
-                self.rpc(route, message, |r: DeleteClusterRequest| async move {
-                    clusters.delete(r).await.map(|()| pbjson_types::Empty {})
-                })
-                .await
-            }
-            (COMPUTE_TEMPLATE_SERVICE, "CreateComputeTemplate") => {
-                self.rpc(route, message, |r: CreateComputeTemplateRequest| {
-                    templates.create(r)
-                })
-                .await
-            }
-            (COMPUTE_TEMPLATE_SERVICE, "GetComputeTemplate") => {
-                self.rpc(route, message, |r: GetComputeTemplateRequest| {
-                    templates.get(r)
-                })
-                .await
-            }
-            (COMPUTE_TEMPLATE_SERVICE, "ListComputeTemplates") => {
-                self.rpc(route, message, |r: ListComputeTemplatesRequest| {
-                    templates.list(r)
-                })
-                .await
-            }
-            (COMPUTE_TEMPLATE_SERVICE, "ListAllComputeTemplates") => {
-                self.rpc(route, message, |r: ListAllComputeTemplatesRequest| {
-                    templates.list_all(r)
-                })
-                .await
-            }
-            (COMPUTE_TEMPLATE_SERVICE, "DeleteComputeTemplate") => {
-                self.rpc(
-                    route,
-                    message,
-                    |r: DeleteComputeTemplateRequest| async move {
-                        templates.delete(r).await.map(|()| pbjson_types::Empty {})
-                    },
-                )
-                .await
-            }
-            (crate::services::RAY_JOB_SUBMISSION_SERVICE, method) => {
-                self.job_submission(route, method, message).await
-            }
-            (service, method) => {
-                self.inner
-                    .calls
-                    .run(service, method, async {
-                        Err::<(), _>(not_yet_implemented(service, method))
-                    })
-                    .await?;
-                unreachable!("an unimplemented call always fails")
-            }
-        }
-    }
-
-    /// The RayJobSubmissionService routes.
-    async fn job_submission(
-        &self,
-        route: &'static HttpRoute,
-        method: &str,
-        message: Value,
-    ) -> Result<Vec<u8>, ApiError> {
-        let submissions = &self.inner.services.job_submissions;
-        match method {
-            "SubmitRayJob" => {
-                self.rpc(route, message, |r: SubmitRayJobRequest| {
-                    submissions.submit(r)
-                })
-                .await
-            }
-            "GetJobDetails" => {
-                self.rpc(route, message, |r: GetJobDetailsRequest| submissions.get(r))
-                    .await
-            }
-            "GetJobLog" => {
-                self.rpc(route, message, |r: GetJobLogRequest| submissions.log(r))
-                    .await
-            }
-            "ListJobDetails" => {
-                self.rpc(route, message, |r: ListJobDetailsRequest| {
-                    submissions.list(r)
-                })
-                .await
-            }
-            "StopRayJob" => {
-                self.rpc(
-                    route,
-                    message,
-                    |r: StopRayJobSubmissionRequest| async move {
-                        submissions.stop(r).await.map(|()| pbjson_types::Empty {})
-                    },
-                )
-                .await
-            }
-            "DeleteRayJob" => {
-                self.rpc(
-                    route,
-                    message,
-                    |r: DeleteRayJobSubmissionRequest| async move {
-                        submissions.delete(r).await.map(|()| pbjson_types::Empty {})
-                    },
-                )
-                .await
-            }
-            other => unreachable!("no RayJobSubmissionService route for {other}"),
-        }
-    }
-
-    async fn rpc<Req, Resp, F, Fut>(
-        &self,
-        route: &'static HttpRoute,
-        message: Value,
-        call: F,
-    ) -> Result<Vec<u8>, ApiError>
-    where
-        Req: DeserializeOwned,
-        Resp: Serialize,
-        F: FnOnce(Req) -> Fut,
-        Fut: Future<Output = Result<Resp, ApiError>>,
-    {
-        let request: Req = serde_json::from_value(message)
-            .map_err(|e| ApiError::with_code(Code::InvalidArgument, e.to_string()))?;
-        let response = self
-            .inner
-            .calls
-            .run(route.service, route.method, call(request))
-            .await?;
-        Ok(serde_json::to_vec(&response).expect("API messages always serialise"))
+        crate::rpcs::call_json(
+            &self.inner.services,
+            &self.inner.calls,
+            route.service,
+            route.method,
+            message,
+        )
+        .await
     }
 }
 

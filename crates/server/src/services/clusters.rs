@@ -1,5 +1,6 @@
 //! ClusterService: Ray clusters as `ray.io/v1` RayCluster objects.
 
+use pbjson_types::Empty;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -131,7 +132,7 @@ impl Clusters {
         })
     }
 
-    pub async fn delete(&self, request: DeleteClusterRequest) -> Result<(), ApiError> {
+    pub async fn delete(&self, request: DeleteClusterRequest) -> Result<Empty, ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
@@ -150,6 +151,7 @@ impl Clusters {
                 },
             )
             .await
+            .map(|()| Empty {})
     }
 
     /// One page of managed clusters with their events (one events query for the whole page).

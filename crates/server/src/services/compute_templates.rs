@@ -1,5 +1,6 @@
 //! ComputeTemplateService: templates stored as labelled ConfigMaps.
 
+use pbjson_types::Empty;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -150,7 +151,7 @@ impl ComputeTemplates {
         })
     }
 
-    pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<(), ApiError> {
+    pub async fn delete(&self, request: DeleteComputeTemplateRequest) -> Result<Empty, ApiError> {
         let DeleteComputeTemplateRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
         let config_map = self
@@ -169,6 +170,7 @@ impl ComputeTemplates {
                 },
             )
             .await
+            .map(|()| Empty {})
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<Arc<ConfigMap>, ApiError> {

@@ -3,6 +3,7 @@
 //! Every RPC first reads the cluster exactly like GetCluster (same checks, codes and texts),
 //! requires its state to be `ready`, then calls the cluster's dashboard ([`crate::dashboard`]).
 
+use pbjson_types::Empty;
 use std::collections::BTreeMap;
 
 use kuberay_api::proto::{
@@ -82,20 +83,20 @@ impl JobSubmissions {
         })
     }
 
-    pub async fn stop(&self, request: StopRayJobSubmissionRequest) -> Result<(), ApiError> {
+    pub async fn stop(&self, request: StopRayJobSubmissionRequest) -> Result<Empty, ApiError> {
         let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        dashboard.stop_job(id).await
+        dashboard.stop_job(id).await.map(|()| Empty {})
     }
 
-    pub async fn delete(&self, request: DeleteRayJobSubmissionRequest) -> Result<(), ApiError> {
+    pub async fn delete(&self, request: DeleteRayJobSubmissionRequest) -> Result<Empty, ApiError> {
         let id = submission_id(&request.submissionid)?;
         let dashboard = self
             .dashboard(&request.clustername, &request.namespace)
             .await?;
-        dashboard.delete_job(id).await
+        dashboard.delete_job(id).await.map(|()| Empty {})
     }
 
     /// The dashboard of a cluster read with the GetCluster checks and found ready.

@@ -1,5 +1,6 @@
 //! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
 
+use pbjson_types::Empty;
 use std::sync::Arc;
 
 use kube::Resource;
@@ -109,7 +110,7 @@ impl Jobs {
         })
     }
 
-    pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<(), ApiError> {
+    pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<Empty, ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
@@ -128,6 +129,7 @@ impl Jobs {
                 },
             )
             .await
+            .map(|()| Empty {})
     }
 
     async fn list_in(

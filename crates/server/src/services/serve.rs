@@ -1,5 +1,6 @@
 //! RayServeService: Ray Serve services as `ray.io/v1` RayService objects.
 
+use pbjson_types::Empty;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -203,7 +204,7 @@ impl Serve {
         })
     }
 
-    pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<(), ApiError> {
+    pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<Empty, ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
         let object = self
@@ -222,6 +223,7 @@ impl Serve {
                 },
             )
             .await
+            .map(|()| Empty {})
     }
 
     async fn templates(
