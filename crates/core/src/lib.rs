@@ -16,5 +16,6 @@ pub mod names;
 pub mod quantity;
 pub mod scope;
 pub mod service;
+pub mod template_injection;
 
 pub use error::CoreError;

@@ -35,7 +35,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri, header};
 use http_body::{Frame, SizeHint};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kuberay_core::scope::{NamespaceScope, OutOfScope};
-use kuberay_core::{compute_template, names};
+use kuberay_core::{compute_template, names, template_injection};
 
 use crate::error::kube_text;
 use crate::json_walk;
@@ -440,11 +440,11 @@ impl V2 {
             .map_err(|text| plain_error(StatusCode::BAD_REQUEST, text))?;
         // A namespace that is not a valid name has no templates: the request goes on unchanged
         // and Kubernetes answers it.
-        if !template::applies(&value) || names::check_namespace(namespace).is_err() {
+        if !template_injection::applies(&value) || names::check_namespace(namespace).is_err() {
             return Ok(None);
         }
         let mut templates = BTreeMap::new();
-        for name in template::template_names(&value) {
+        for name in template_injection::template_names(&value) {
             if templates.contains_key(&name) {
                 continue;
             }
@@ -471,7 +471,7 @@ impl V2 {
             })?;
             templates.insert(name, compute_template::from_config_map(&config_map));
         }
-        template::apply(&mut value, &templates);
+        template_injection::apply(&mut value, &templates);
         serde_json::to_vec(&value)
             .map(|bytes| Some(Bytes::from(bytes)))
             .map_err(|_| {
