@@ -364,9 +364,9 @@ where
     loop {
         let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
         let mut buffer: Option<imbl::OrdMap<Key, Slot<K>>> = None;
-        let failure = loop {
+        let (failure, forbidden) = loop {
             let Some(event) = stream.next().await else {
-                break "the watch ended".to_string();
+                break ("the watch ended".to_string(), false);
             };
             match event {
                 Ok(watcher::Event::Init) => buffer = Some(imbl::OrdMap::new()),
@@ -410,7 +410,7 @@ where
                     let mut deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
                     deleted.retain(|(k, uid)| !(*k == key && *uid == slot.uid));
                 }
-                Err(error) => break error.to_string(),
+                Err(error) => break (error.to_string(), is_forbidden(&error)),
             }
         };
         shared.synced.store(false, Ordering::Release);
@@ -420,7 +420,6 @@ where
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
-        let forbidden = failure.contains("403") || failure.contains("forbidden");
         if forbidden {
             shared.forbidden.store(true, Ordering::Release);
             tracing::warn!(
@@ -585,6 +584,19 @@ impl Cached for ConfigMap {
     }
 }
 
+/// Whether the API server refused the list or watch itself (403): RBAC without `list`/`watch`.
+fn is_forbidden(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(error)
+        | watcher::Error::WatchStartFailed(error)
+        | watcher::Error::WatchFailed(error) => {
+            matches!(error, kube::Error::Api(status) if status.code == 403)
+        }
+        watcher::Error::WatchError(status) => status.code == 403,
+        watcher::Error::NoResourceVersion => false,
+    }
+}
+
 /// The continue token of a page served from a cache: the snapshot's id and the key of the last
 /// object served, encoded as unpadded URL-safe base64 of `c1/<id>/<namespace>/<rest>` so that it
 /// cannot be taken for a Kubernetes token (those are standard base64 of a JSON object).
@@ -670,6 +682,25 @@ mod tests {
             ["b/2", "b/3"]
         );
         assert_eq!(snapshot.range(String::new(), Some("b/2")).count(), 2);
+    }
+
+    #[test]
+    fn only_a_403_counts_as_a_refused_watch() {
+        let api = |code: u16, message: &str| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure(message, "").with_code(code),
+            ))
+        };
+        assert!(is_forbidden(&watcher::Error::InitialListFailed(api(
+            403,
+            "forbidden"
+        ))));
+        // A 403 in a message (here a resourceVersion) is not a refusal.
+        assert!(!is_forbidden(&watcher::Error::WatchStartFailed(api(
+            410,
+            "too old resource version: 12403 (14030)"
+        ))));
+        assert!(!is_forbidden(&watcher::Error::NoResourceVersion));
     }
 
     #[test]
