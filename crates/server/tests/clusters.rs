@@ -137,14 +137,22 @@ async fn cluster_lifecycle_over_http() {
         .create(&PostParams::default(), &event)
         .await
         .unwrap();
-    let (status, got) = send(
-        &client,
-        reqwest::Method::GET,
-        format!("{collection}/c1"),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    // Written by another client: it shows up once the server's event watch delivers it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let got = loop {
+        let (status, got) = send(
+            &client,
+            reqwest::Method::GET,
+            format!("{collection}/c1"),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        if got["events"][0]["id"] == "c1.1788" || std::time::Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(got["events"][0]["id"], "c1.1788");
     assert_eq!(got["events"][0]["name"], "c1-c1.1788");
     assert_eq!(got["events"][0]["message"], "created head pod");
