@@ -161,6 +161,58 @@ pub fn from_ray_service(
     service: &crd::RayService,
     events: Vec<proto::RayServiceEvent>,
 ) -> Result<proto::RayService, CoreError> {
+    ServiceView::of(service).map(|view| view.into_service(events))
+}
+
+/// A RayService as V1 shows it, converted once and kept without its events (its own and its
+/// active cluster's, which change on their own); [`ServiceView::with_events`] makes each answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceView {
+    service: proto::RayService,
+    active_cluster: Option<String>,
+}
+
+impl ServiceView {
+    /// Converts `service` ([`from_ray_service`] without events).
+    pub fn of(service: &crd::RayService) -> Result<Self, CoreError> {
+        Ok(Self {
+            service: convert_service(service, Vec::new())?,
+            active_cluster: active_cluster_name(service),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.service.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.service.namespace
+    }
+
+    /// The RayCluster serving the service now ([`active_cluster_name`]), whose events the
+    /// answer includes.
+    pub fn active_cluster(&self) -> Option<&str> {
+        self.active_cluster.as_deref()
+    }
+
+    /// The answer for this service with `events` (converted by
+    /// [`crate::events::service_events`]).
+    pub fn with_events(&self, events: Vec<proto::RayServiceEvent>) -> proto::RayService {
+        self.clone().into_service(events)
+    }
+
+    fn into_service(mut self, events: Vec<proto::RayServiceEvent>) -> proto::RayService {
+        if let Some(status) = self.service.ray_service_status.as_mut() {
+            status.ray_service_events = events;
+        }
+        self.service
+    }
+}
+
+fn convert_service(
+    service: &crd::RayService,
+    events: Vec<proto::RayServiceEvent>,
+) -> Result<proto::RayService, CoreError> {
     let metadata = &service.metadata;
     let spec = &service.spec;
     let name = metadata.name.clone().unwrap_or_default();
@@ -354,6 +406,42 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&back).unwrap()["deleteAt"],
             "1969-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn a_view_names_the_active_cluster_and_answers_with_each_reads_events() {
+        let mut object =
+            to_ray_service(&service(), &template(), (labels::CREATION_TIMESTAMP, "x")).unwrap();
+        assert_eq!(ServiceView::of(&object).unwrap().active_cluster(), None);
+        object.status = Some(
+            serde_json::from_value(serde_json::json!({
+                "activeServiceStatus": {"rayClusterName": "svc-raycluster-abc"}
+            }))
+            .unwrap(),
+        );
+        let view = ServiceView::of(&object).unwrap();
+        assert_eq!(view.active_cluster(), Some("svc-raycluster-abc"));
+        let event = |id: &str| proto::RayServiceEvent {
+            id: id.into(),
+            ..Default::default()
+        };
+        let ids = |service: &proto::RayService| -> Vec<String> {
+            let status = service.ray_service_status.as_ref().unwrap();
+            status
+                .ray_service_events
+                .iter()
+                .map(|e| e.id.clone())
+                .collect()
+        };
+        assert_eq!(
+            ids(&view.with_events(vec![event("a"), event("b")])),
+            ["a", "b"]
+        );
+        assert_eq!(ids(&view.with_events(vec![event("c")])), ["c"]);
+        assert_eq!(
+            view.with_events(vec![event("c")]),
+            from_ray_service(&object, vec![event("c")]).unwrap()
         );
     }
 

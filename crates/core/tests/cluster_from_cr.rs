@@ -8,7 +8,9 @@ use kuberay_api::proto::{
     self, AutoscalerOptions, Capabilities, Cluster, ClusterEvent, EnvironmentVariables,
     HeadGroupSpec, SecurityContext, Volume, WorkerGroupSpec,
 };
-use kuberay_core::cluster::{cluster_spec_to_api, from_ray_cluster, service_endpoints};
+use kuberay_core::cluster::{
+    ClusterView, cluster_spec_to_api, from_ray_cluster, service_endpoints,
+};
 use kuberay_core::crd::{RayCluster, RayClusterSpec, RayClusterStatus};
 use serde_json::{Value, json};
 
@@ -157,6 +159,49 @@ fn events_are_named_after_the_cluster_name_label() {
     cluster.metadata.labels = None;
     let api = from_ray_cluster(&cluster, vec![event]).unwrap();
     assert_eq!(api.events[0].name, "-test-cluster.178817bd10374138");
+}
+
+#[test]
+fn a_view_answers_with_each_reads_events_only() {
+    let mut cluster = object(head_only(group_template(vec![container("ray-head")])));
+    cluster
+        .metadata
+        .labels
+        .get_or_insert_default()
+        .insert("ray.io/cluster-name".into(), "c".into());
+    cluster.status = Some(RayClusterStatus {
+        state: Some("ready".into()),
+        ..Default::default()
+    });
+    let view = ClusterView::of(&cluster).unwrap();
+    assert_eq!(view.state(), "ready");
+    let event = |id: &str| ClusterEvent {
+        id: id.into(),
+        ..Default::default()
+    };
+    let first = view.with_events(vec![event("e1"), event("e2")]);
+    let second = view.with_events(vec![event("e3")]);
+    let names = |cluster: &kuberay_api::proto::Cluster| {
+        cluster
+            .events
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["c-e1", "c-e2"]);
+    assert_eq!(names(&second), ["c-e3"]);
+    assert!(view.with_events(Vec::new()).events.is_empty());
+    // Apart from events, the answer is the conversion of the object.
+    assert_eq!(
+        second,
+        from_ray_cluster(&cluster, vec![event("e3")]).unwrap()
+    );
+    // An object that cannot be shown has no view, with the same error as a read.
+    let broken = object(head_only(group_template(Vec::new())));
+    assert_eq!(
+        ClusterView::of(&broken).unwrap_err(),
+        from_ray_cluster(&broken, Vec::new()).unwrap_err()
+    );
 }
 
 #[test]

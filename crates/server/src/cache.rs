@@ -16,8 +16,11 @@
 //! * **Pages over a snapshot.** A paged list keeps its snapshot for [`PAGE_SNAPSHOT_TTL`] under
 //!   an id carried in its continue token ([`PageToken`]), so every page of one list comes from
 //!   the same state.
-//! * Objects that do not fit their type are kept as [`Entry::Invalid`]: lists leave them out,
-//!   gets name them. `managedFields` are dropped.
+//! * **Views, not objects.** A cache keeps what reads need of each object, made once when the
+//!   object arrives ([`Cached::view`]: for RayClusters, RayJobs and RayServices their V1 answer
+//!   without events), not the object: a RayCluster's answer is a fraction of its pod templates.
+//! * Objects that do not fit their type, or whose view cannot be made, are kept as
+//!   [`Entry::Invalid`]: lists leave them out, gets name them.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -33,9 +36,13 @@ use k8s_openapi::api::events::v1::Event;
 use kube::core::DeserializeGuard;
 use kube::runtime::watcher;
 use kube::{Api, Resource};
+use kuberay_api::proto;
+use kuberay_core::cluster::ClusterView;
 use kuberay_core::crd::{RayCluster, RayJob, RayService};
+use kuberay_core::job;
 use kuberay_core::labels;
 use kuberay_core::scope::NamespaceScope;
+use kuberay_core::service::ServiceView;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
@@ -51,21 +58,21 @@ const LIST_PAGE_SIZE: u32 = 500;
 /// Back-off before a failed watch lists again: doubles from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(30));
 
-/// One cached object: the typed object, or why it does not fit its type.
+/// One cached object: its view, or why it has none.
 #[derive(Debug)]
-pub enum Entry<K> {
-    Valid(Arc<K>),
+pub enum Entry<V> {
+    Valid(Arc<V>),
     Invalid(Arc<InvalidObject>),
 }
 
-/// An object that does not fit its type: its metadata and why.
+/// An object that does not fit its type or has no view: its metadata and why.
 #[derive(Debug)]
 pub struct InvalidObject {
     pub metadata: kube::core::ObjectMeta,
     pub reason: String,
 }
 
-impl<K> Clone for Entry<K> {
+impl<V> Clone for Entry<V> {
     fn clone(&self) -> Self {
         match self {
             Entry::Valid(object) => Entry::Valid(object.clone()),
@@ -76,13 +83,13 @@ impl<K> Clone for Entry<K> {
 
 /// What a cache keeps per object: its entry, resourceVersion and uid.
 #[derive(Debug)]
-struct Slot<K> {
-    entry: Entry<K>,
+struct Slot<V> {
+    entry: Entry<V>,
     version: Option<u64>,
     uid: String,
 }
 
-impl<K> Clone for Slot<K> {
+impl<V> Clone for Slot<V> {
     fn clone(&self) -> Self {
         Self {
             entry: self.entry.clone(),
@@ -97,17 +104,29 @@ impl<K> Clone for Slot<K> {
 pub type Key = String;
 
 /// The objects of a cache at one moment.
-#[derive(Clone)]
-pub struct Snapshot<K> {
-    map: imbl::OrdMap<Key, Slot<K>>,
+pub struct Snapshot<V> {
+    map: imbl::OrdMap<Key, Slot<V>>,
 }
 
-impl<K> Snapshot<K> {
+impl<V> Clone for Snapshot<V> {
+    fn clone(&self) -> Self {
+        Self {
+            map: self.map.clone(),
+        }
+    }
+}
+
+impl<V> Snapshot<V> {
     /// The entry of the object `name` in `namespace`.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<&Entry<K>> {
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Entry<V>> {
+        self.get_with_uid(namespace, name).map(|(entry, _)| entry)
+    }
+
+    /// The entry of the object `name` in `namespace`, and the object's uid.
+    pub fn get_with_uid(&self, namespace: &str, name: &str) -> Option<(&Entry<V>, &str)> {
         self.map
             .get(&format!("{namespace}/{name}"))
-            .map(|slot| &slot.entry)
+            .map(|slot| (&slot.entry, slot.uid.as_str()))
     }
 
     /// The entries whose key starts with `prefix` (`<namespace>/` for one namespace, empty for
@@ -116,7 +135,7 @@ impl<K> Snapshot<K> {
         &'a self,
         prefix: String,
         after: Option<&str>,
-    ) -> impl Iterator<Item = (&'a Key, &'a Entry<K>)> + 'a {
+    ) -> impl Iterator<Item = (&'a Key, &'a Entry<V>)> + 'a {
         use std::ops::Bound;
         let start = match after {
             Some(key) => Bound::Excluded(key.to_string()),
@@ -149,11 +168,15 @@ pub fn by_name<K>(meta: &kube::core::ObjectMeta, _: Option<&K>) -> Key {
     )
 }
 
+/// How a kind's view of an object is made; an error is kept as [`Entry::Invalid`].
+pub type ViewOf<K, V> = fn(&K) -> Result<V, String>;
+
 /// The state shared by a cache's watch task and its readers.
-struct Shared<K> {
+struct Shared<K, V> {
     kind: &'static str,
     key_of: KeyOf<K>,
-    current: RwLock<Snapshot<K>>,
+    view_of: ViewOf<K, V>,
+    current: RwLock<Snapshot<V>>,
     /// Answers come from `current` only while this is set.
     synced: AtomicBool,
     /// The watch was refused (403): this kind is read live for good.
@@ -161,16 +184,16 @@ struct Shared<K> {
     /// Deletes made through this server: (key, uid) whose object the watch may still report
     /// as existing, and must not bring back.
     deleted: Mutex<Vec<(Key, String)>>,
-    pages: Mutex<VecDeque<(u64, Instant, Snapshot<K>)>>,
+    pages: Mutex<VecDeque<(u64, Instant, Snapshot<V>)>>,
     next_page: AtomicU64,
 }
 
-/// The watch cache of one kind.
-pub struct KindCache<K> {
-    shared: Arc<Shared<K>>,
+/// The watch cache of one kind `K`, keeping views `V` of its objects.
+pub struct KindCache<K, V = K> {
+    shared: Arc<Shared<K, V>>,
 }
 
-impl<K> Clone for KindCache<K> {
+impl<K, V> Clone for KindCache<K, V> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -178,21 +201,25 @@ impl<K> Clone for KindCache<K> {
     }
 }
 
-impl<K> KindCache<K>
+impl<K, V> KindCache<K, V>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    V: Send + Sync + 'static,
 {
-    /// Starts watching `api` with `config`; the task ends with `stop`.
+    /// Starts watching `api` with `config`, keeping `view_of` each object under `key_of` it;
+    /// the task ends with `stop`.
     pub fn start(
         kind: &'static str,
         api: Api<DeserializeGuard<K>>,
         config: watcher::Config,
         key_of: KeyOf<K>,
+        view_of: ViewOf<K, V>,
         stop: CancellationToken,
     ) -> Self {
         let shared = Arc::new(Shared {
             kind,
             key_of,
+            view_of,
             current: RwLock::new(Snapshot {
                 map: imbl::OrdMap::new(),
             }),
@@ -228,7 +255,7 @@ where
     }
 
     /// The current objects, or `None` while the cache does not answer (read live then).
-    pub fn snapshot(&self) -> Option<Snapshot<K>> {
+    pub fn snapshot(&self) -> Option<Snapshot<V>> {
         if !self.is_synced() {
             return None;
         }
@@ -243,7 +270,7 @@ where
     }
 
     /// Keeps `snapshot` for the next page of a paged list; the id goes into its token.
-    pub fn keep_for_paging(&self, snapshot: &Snapshot<K>) -> u64 {
+    pub fn keep_for_paging(&self, snapshot: &Snapshot<V>) -> u64 {
         let id = self.shared.next_page.fetch_add(1, Ordering::Relaxed);
         let mut pages = self.shared.pages.lock().unwrap_or_else(|e| e.into_inner());
         pages.retain(|(_, at, _)| at.elapsed() < PAGE_SNAPSHOT_TTL);
@@ -255,7 +282,7 @@ where
     }
 
     /// The snapshot a paged list started with, if it is still kept.
-    pub fn kept_for_paging(&self, id: u64) -> Option<Snapshot<K>> {
+    pub fn kept_for_paging(&self, id: u64) -> Option<Snapshot<V>> {
         let pages = self.shared.pages.lock().unwrap_or_else(|e| e.into_inner());
         pages
             .iter()
@@ -265,15 +292,8 @@ where
 
     /// Records an object this server created or replaced, as the API server answered it.
     pub fn wrote(&self, object: &K) {
-        let mut object = object.clone();
-        object.meta_mut().managed_fields = None;
         let shared = &self.shared;
-        let key = (shared.key_of)(object.meta(), Some(&object));
-        let slot = Slot {
-            version: version_of(object.meta()),
-            uid: object.meta().uid.clone().unwrap_or_default(),
-            entry: Entry::Valid(Arc::new(object)),
-        };
+        let (key, slot) = valid_slot(shared, object);
         let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
         upsert(&mut current.map, key, slot);
     }
@@ -314,7 +334,7 @@ fn version_of(meta: &kube::core::ObjectMeta) -> Option<u64> {
 /// Puts `slot` under `key` unless the map already holds a newer version (resourceVersions are
 /// ordered across all objects of a kind, so this also keeps a late event of a deleted object
 /// from replacing the object created in its place).
-fn upsert<K>(map: &mut imbl::OrdMap<Key, Slot<K>>, key: Key, slot: Slot<K>) {
+fn upsert<V>(map: &mut imbl::OrdMap<Key, Slot<V>>, key: Key, slot: Slot<V>) {
     if let Some(existing) = map.get(&key)
         && let (Some(have), Some(new)) = (existing.version, slot.version)
         && have > new
@@ -325,45 +345,55 @@ fn upsert<K>(map: &mut imbl::OrdMap<Key, Slot<K>>, key: Key, slot: Slot<K>) {
 }
 
 /// The slot of one watched object, keyed.
-fn slot_of<K: Resource>(shared: &Shared<K>, guard: DeserializeGuard<K>) -> (Key, Slot<K>) {
+fn slot_of<K: Resource, V>(shared: &Shared<K, V>, guard: DeserializeGuard<K>) -> (Key, Slot<V>) {
     match guard.0 {
-        Ok(mut object) => {
-            object.meta_mut().managed_fields = None;
-            let key = (shared.key_of)(object.meta(), Some(&object));
-            let slot = Slot {
-                version: version_of(object.meta()),
-                uid: object.meta().uid.clone().unwrap_or_default(),
-                entry: Entry::Valid(Arc::new(object)),
-            };
-            (key, slot)
-        }
+        Ok(object) => valid_slot(shared, &object),
         Err(invalid) => {
             let key = (shared.key_of)(&invalid.metadata, None);
-            let mut metadata = invalid.metadata;
-            metadata.managed_fields = None;
-            let slot = Slot {
-                version: version_of(&metadata),
-                uid: metadata.uid.clone().unwrap_or_default(),
-                entry: Entry::Invalid(Arc::new(InvalidObject {
-                    metadata,
-                    reason: invalid.error,
-                })),
-            };
-            (key, slot)
+            (key, invalid_slot(&invalid.metadata, invalid.error))
         }
+    }
+}
+
+/// The slot of an object of the cache's type: its view, or why it has none.
+fn valid_slot<K: Resource, V>(shared: &Shared<K, V>, object: &K) -> (Key, Slot<V>) {
+    let key = (shared.key_of)(object.meta(), Some(object));
+    let slot = match (shared.view_of)(object) {
+        Ok(view) => Slot {
+            version: version_of(object.meta()),
+            uid: object.meta().uid.clone().unwrap_or_default(),
+            entry: Entry::Valid(Arc::new(view)),
+        },
+        Err(reason) => invalid_slot(object.meta(), reason),
+    };
+    (key, slot)
+}
+
+fn invalid_slot<V>(metadata: &kube::core::ObjectMeta, reason: String) -> Slot<V> {
+    let metadata = kube::core::ObjectMeta {
+        managed_fields: None,
+        ..metadata.clone()
+    };
+    Slot {
+        version: version_of(&metadata),
+        uid: metadata.uid.clone().unwrap_or_default(),
+        entry: Entry::Invalid(Arc::new(InvalidObject { metadata, reason })),
     }
 }
 
 /// Lists and watches until stopped; after a failure, marks the cache unsynced, waits and starts
 /// over with a fresh list.
-async fn run<K>(shared: Arc<Shared<K>>, api: Api<DeserializeGuard<K>>, config: watcher::Config)
-where
+async fn run<K, V>(
+    shared: Arc<Shared<K, V>>,
+    api: Api<DeserializeGuard<K>>,
+    config: watcher::Config,
+) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let mut backoff = BACKOFF.0;
     loop {
         let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
-        let mut buffer: Option<imbl::OrdMap<Key, Slot<K>>> = None;
+        let mut buffer: Option<imbl::OrdMap<Key, Slot<V>>> = None;
         let (failure, forbidden) = loop {
             let Some(event) = stream.next().await else {
                 break ("the watch ended".to_string(), false);
@@ -442,9 +472,9 @@ where
 /// compute-template ConfigMaps, and the events about RayClusters and RayServices (keyed by the
 /// object they are about), in the served namespace or all.
 pub struct Caches {
-    pub clusters: KindCache<RayCluster>,
-    pub jobs: KindCache<RayJob>,
-    pub services: KindCache<RayService>,
+    pub clusters: KindCache<RayCluster, ClusterView>,
+    pub jobs: KindCache<RayJob, proto::RayJob>,
+    pub services: KindCache<RayService, ServiceView>,
     pub templates: KindCache<ConfigMap>,
     pub cluster_events: KindCache<Event>,
     pub service_events: KindCache<Event>,
@@ -484,6 +514,7 @@ impl Caches {
                 api(client, scope),
                 managed(),
                 by_name,
+                Cached::view,
                 stop.child_token(),
             ),
             jobs: KindCache::start(
@@ -491,6 +522,7 @@ impl Caches {
                 api(client, scope),
                 managed(),
                 by_name,
+                Cached::view,
                 stop.child_token(),
             ),
             services: KindCache::start(
@@ -498,6 +530,7 @@ impl Caches {
                 api(client, scope),
                 managed(),
                 by_name,
+                Cached::view,
                 stop.child_token(),
             ),
             templates: KindCache::start(
@@ -505,6 +538,7 @@ impl Caches {
                 api(client, scope),
                 watcher::Config::default().labels(labels::COMPUTE_TEMPLATE_SELECTOR),
                 by_name,
+                ConfigMap::view,
                 stop.child_token(),
             ),
             cluster_events: KindCache::start(
@@ -512,6 +546,7 @@ impl Caches {
                 api(client, scope),
                 events_of("RayCluster"),
                 by_regarding,
+                itself,
                 stop.child_token(),
             ),
             service_events: KindCache::start(
@@ -519,6 +554,7 @@ impl Caches {
                 api(client, scope),
                 events_of("RayService"),
                 by_regarding,
+                itself,
                 stop.child_token(),
             ),
         }
@@ -546,7 +582,14 @@ impl Caches {
     }
 }
 
-/// The kinds the services read, each with its cache.
+/// A kind kept as it is, less its `managedFields`.
+fn itself<K: Resource + Clone>(object: &K) -> Result<K, String> {
+    let mut object = object.clone();
+    object.meta_mut().managed_fields = None;
+    Ok(object)
+}
+
+/// The kinds the services read, each with its cache and the view it keeps.
 pub trait Cached:
     Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
     + Clone
@@ -557,28 +600,59 @@ pub trait Cached:
     + Sync
     + 'static
 {
-    fn cache(caches: &Caches) -> &KindCache<Self>;
+    /// What reads need of an object.
+    type View: Debug + Send + Sync + 'static;
+
+    /// The view of `object`, or why it has none (the object is then left out of lists and
+    /// named by gets).
+    fn view(object: &Self) -> Result<Self::View, String>;
+
+    fn cache(caches: &Caches) -> &KindCache<Self, Self::View>;
 }
 
 impl Cached for RayCluster {
-    fn cache(caches: &Caches) -> &KindCache<Self> {
+    type View = ClusterView;
+
+    fn view(object: &Self) -> Result<ClusterView, String> {
+        ClusterView::of(object).map_err(|e| e.to_string())
+    }
+
+    fn cache(caches: &Caches) -> &KindCache<Self, ClusterView> {
         &caches.clusters
     }
 }
 
 impl Cached for RayJob {
-    fn cache(caches: &Caches) -> &KindCache<Self> {
+    type View = proto::RayJob;
+
+    fn view(object: &Self) -> Result<proto::RayJob, String> {
+        job::from_ray_job(object).map_err(|e| e.to_string())
+    }
+
+    fn cache(caches: &Caches) -> &KindCache<Self, proto::RayJob> {
         &caches.jobs
     }
 }
 
 impl Cached for RayService {
-    fn cache(caches: &Caches) -> &KindCache<Self> {
+    type View = ServiceView;
+
+    fn view(object: &Self) -> Result<ServiceView, String> {
+        ServiceView::of(object).map_err(|e| e.to_string())
+    }
+
+    fn cache(caches: &Caches) -> &KindCache<Self, ServiceView> {
         &caches.services
     }
 }
 
 impl Cached for ConfigMap {
+    type View = ConfigMap;
+
+    fn view(object: &Self) -> Result<ConfigMap, String> {
+        itself(object)
+    }
+
     fn cache(caches: &Caches) -> &KindCache<Self> {
         &caches.templates
     }

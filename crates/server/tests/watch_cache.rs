@@ -234,3 +234,109 @@ fn strip_times(value: &mut Value) {
         _ => {}
     }
 }
+
+/// A TCP relay to `upstream` that can be cut (open connections closed, new ones refused) and
+/// restored: a Kubernetes API that goes away and comes back.
+struct Relay {
+    address: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let accepting = up.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let mut cuts = cuts.clone();
+                cuts.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { address, up, cut }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A cache whose watch is lost stops answering (reads go live, and fail while the API server
+/// cannot be reached, rather than answer from a state that may be stale), then lists again and
+/// answers with what was written meanwhile.
+#[tokio::test]
+async fn a_lost_watch_is_never_served_stale_and_resyncs() {
+    if support::real_cluster().is_some() {
+        // The relay stands between the server and the embedded store's own API.
+        return;
+    }
+    // The store, with its Kubernetes API on loopback; a second server reads it through a relay.
+    let mut store = TestServer::start_with(&["--embedded-kube-listen=127.0.0.1:0"]).await;
+    let ns = store.namespace("cache-resync").await;
+    template(&store, &ns).await;
+    create_cluster(&store, &ns, "before").await;
+    let upstream = store
+        .embedded_kube()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let relay = Relay::start(upstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: relay\n  cluster:\n    server: http://{}\ncontexts:\n- name: relay\n  context:\n    cluster: relay\ncurrent-context: relay\nusers: []\n",
+            relay.address
+        ),
+    )
+    .unwrap();
+    let kubeconfig_flag = format!("--kubeconfig={}", kubeconfig.display());
+    let reader = TestServer::start_with(&["--backend=kubernetes", &kubeconfig_flag]).await;
+    assert_eq!(cluster_names(&reader, &ns, "").await.0, ["before"]);
+
+    // The API server goes away: the lost watch takes the cache out of service, so a list can
+    // no longer answer with the old state.
+    relay.cut();
+    let url = reader.url(&format!("/apis/v1/namespaces/{ns}/clusters"));
+    let list = async || send(&http_client(), Method::GET, url.clone(), None).await;
+    eventually("the cache to stop answering", async || {
+        !reader.caches_synced() && list().await.0 != 200
+    })
+    .await;
+    let (status, body) = list().await;
+    assert_eq!(status, 503, "a live read with no API server: {body}");
+
+    // Written while the reader could not see it.
+    create_cluster(&store, &ns, "during").await;
+    relay.restore();
+    eventually("the cache to list again", async || reader.caches_synced()).await;
+    assert_eq!(
+        cluster_names(&reader, &ns, "").await.0,
+        ["before", "during"]
+    );
+    reader.stop().await;
+    store.stop().await;
+}

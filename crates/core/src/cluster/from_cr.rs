@@ -46,6 +46,58 @@ pub fn from_ray_cluster(
     cluster: &crd::RayCluster,
     events: Vec<proto::ClusterEvent>,
 ) -> Result<proto::Cluster, CoreError> {
+    ClusterView::of(cluster).map(|view| view.into_cluster(events))
+}
+
+/// A RayCluster as V1 shows it, converted once and kept without its events (which change on
+/// their own); [`ClusterView::with_events`] makes each answer. Much smaller than the object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView {
+    cluster: proto::Cluster,
+    /// The `ray.io/cluster-name` label, which prefixes the names of the cluster's events.
+    event_prefix: String,
+}
+
+impl ClusterView {
+    /// Converts `cluster` ([`from_ray_cluster`] without events).
+    pub fn of(cluster: &crd::RayCluster) -> Result<Self, CoreError> {
+        convert_cluster(cluster)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cluster.name
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.cluster.namespace
+    }
+
+    /// The operator's state of the cluster (`status.state`), empty when it has none.
+    pub fn state(&self) -> &str {
+        &self.cluster.cluster_state
+    }
+
+    /// The answer for this cluster with `events` (converted by [`crate::events::cluster_events`]).
+    pub fn with_events(&self, events: Vec<proto::ClusterEvent>) -> proto::Cluster {
+        self.clone().into_cluster(events)
+    }
+
+    fn into_cluster(self, events: Vec<proto::ClusterEvent>) -> proto::Cluster {
+        let prefix = self.event_prefix;
+        proto::Cluster {
+            events: events
+                .into_iter()
+                .map(|event| proto::ClusterEvent {
+                    name: format!("{prefix}-{}", event.id),
+                    ..event
+                })
+                .collect(),
+            ..self.cluster
+        }
+    }
+}
+
+fn convert_cluster(cluster: &crd::RayCluster) -> Result<ClusterView, CoreError> {
     let crd::RayCluster {
         api_version: _,
         kind: _,
@@ -71,16 +123,7 @@ pub fn from_ray_cluster(
             seconds: time.0.as_second(),
             nanos: 0,
         });
-    let prefix = label(labels::CLUSTER_NAME);
-    let events = events
-        .into_iter()
-        .map(|event| proto::ClusterEvent {
-            name: format!("{prefix}-{}", event.id),
-            ..event
-        })
-        .collect();
-
-    Ok(proto::Cluster {
+    let cluster = proto::Cluster {
         name,
         namespace,
         user: label(labels::USER),
@@ -95,8 +138,12 @@ pub fn from_ray_cluster(
             .as_ref()
             .and_then(|status| status.state.clone())
             .unwrap_or_default(),
-        events,
+        events: Vec::new(),
         service_endpoint: super::service_endpoints(status.as_ref()),
+    };
+    Ok(ClusterView {
+        cluster,
+        event_prefix: label(labels::CLUSTER_NAME),
     })
 }
 

@@ -22,7 +22,7 @@ mod to_cr;
 mod validate;
 mod volumes;
 
-pub use from_cr::{cluster_spec_to_api, from_ray_cluster};
+pub use from_cr::{ClusterView, cluster_spec_to_api, from_ray_cluster};
 pub use to_cr::{build_cluster_spec, to_ray_cluster};
 pub use validate::{compute_template_names, validate_cluster_spec, validate_create};
 

@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::events::v1::Event;
-use kube::Resource;
 use kuberay_api::proto::{
     Cluster, CreateClusterRequest, DeleteClusterRequest, GetClusterRequest, ListAllClustersRequest,
     ListAllClustersResponse, ListClustersRequest, ListClustersResponse,
 };
+use kuberay_core::cluster::ClusterView;
 use kuberay_core::crd::RayCluster;
 use kuberay_core::{CoreError, cluster, events};
 
 use kuberay_core::scope::NamespaceScope;
 
-use super::objects::{self, ReadError};
+use super::objects::{self, Held, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -79,12 +79,12 @@ impl Clusters {
     pub async fn get(&self, request: GetClusterRequest) -> Result<Cluster, ApiError> {
         let GetClusterRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let cluster = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))?;
         let events = self.events_of(&namespace, &name).await;
-        to_api(&object, events)
+        Ok(cluster.view.with_events(events::cluster_events(&events)))
     }
 
     pub async fn list(
@@ -135,7 +135,7 @@ impl Clusters {
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<Empty, ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let cluster = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failure"))?;
@@ -143,7 +143,7 @@ impl Clusters {
             .delete::<RayCluster>(
                 &namespace,
                 &name,
-                object.meta().uid.as_deref(),
+                Some(&cluster.uid),
                 &format!("Failed to delete cluster {name}."),
                 |text| {
                     ApiError::not_found(text, &format!("Cluster {name} not found"))
@@ -176,24 +176,20 @@ impl Clusters {
                     BTreeMap::new()
                 })
         };
-        let mut clusters = Vec::with_capacity(items.len());
-        for item in &items {
-            let key = (
-                item.metadata.namespace.clone().unwrap_or_default(),
-                item.metadata.name.clone().unwrap_or_default(),
-            );
-            let item_events = events.remove(&key).unwrap_or_default();
-            match cluster::from_ray_cluster(item, events::cluster_events(&item_events)) {
-                Ok(cluster) => clusters.push(cluster),
-                Err(error) => self.io.left_out().record(KIND, &item.metadata, &error),
-            }
-        }
+        let clusters = items
+            .iter()
+            .map(|view| {
+                let key = (view.namespace().to_string(), view.name().to_string());
+                let item_events = events.remove(&key).unwrap_or_default();
+                view.with_events(events::cluster_events(&item_events))
+            })
+            .collect();
         Ok((clusters, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<RayCluster>, ApiError> {
+    async fn read(&self, name: &str, namespace: &str) -> Result<Held<ClusterView>, ApiError> {
         self.io
-            .get_managed(namespace, name)
+            .get_managed::<RayCluster>(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {
@@ -226,14 +222,15 @@ impl Clusters {
     }
 
     /// The cluster as the job-submission service needs it: read with the GetCluster checks.
-    pub async fn get_object(
+    pub async fn get_view(
         &self,
         name: &str,
         namespace: &str,
-    ) -> Result<Arc<RayCluster>, ApiError> {
+    ) -> Result<Arc<ClusterView>, ApiError> {
         NAMING.check(&self.scope, name, namespace)?;
         self.read(name, namespace)
             .await
+            .map(|cluster| cluster.view)
             .map_err(|e| e.wrap("Get cluster failed."))
     }
 }

@@ -101,13 +101,8 @@ impl JobSubmissions {
 
     /// The dashboard of a cluster read with the GetCluster checks and found ready.
     async fn dashboard(&self, name: &str, namespace: &str) -> Result<Dashboard, ApiError> {
-        let cluster = self.clusters.get_object(name, namespace).await?;
-        let state = cluster
-            .status
-            .as_ref()
-            .and_then(|status| status.state.as_deref())
-            .unwrap_or_default();
-        if !state.eq_ignore_ascii_case("ready") {
+        let cluster = self.clusters.get_view(name, namespace).await?;
+        if !cluster.state().eq_ignore_ascii_case("ready") {
             return Err(ApiError::with_code(
                 Code::FailedPrecondition,
                 "cluster is not ready",

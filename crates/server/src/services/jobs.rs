@@ -1,9 +1,7 @@
 //! RayJobService: Ray jobs as `ray.io/v1` RayJob objects.
 
 use pbjson_types::Empty;
-use std::sync::Arc;
 
-use kube::Resource;
 use kuberay_api::proto::{
     CreateRayJobRequest, DeleteRayJobRequest, GetRayJobRequest, ListAllRayJobsRequest,
     ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
@@ -14,7 +12,7 @@ use kuberay_core::{cluster, job};
 use kuberay_core::scope::NamespaceScope;
 
 use super::clusters::{build_error, invalid};
-use super::objects::{self, ReadError};
+use super::objects::{self, Held, ReadError};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -75,11 +73,11 @@ impl Jobs {
     pub async fn get(&self, request: GetRayJobRequest) -> Result<RayJob, ApiError> {
         let GetRayJobRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let job = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))?;
-        to_api(&object)
+        Ok(RayJob::clone(&job.view))
     }
 
     pub async fn list(&self, request: ListRayJobsRequest) -> Result<ListRayJobsResponse, ApiError> {
@@ -113,7 +111,7 @@ impl Jobs {
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<Empty, ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let job = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get job failure"))?;
@@ -121,7 +119,7 @@ impl Jobs {
             .delete::<crd::RayJob>(
                 &namespace,
                 &name,
-                object.meta().uid.as_deref(),
+                Some(&job.uid),
                 &format!("Failed to delete cluster {name}."),
                 |text| {
                     ApiError::not_found(text, &format!("Job {name} not found"))
@@ -151,22 +149,13 @@ impl Jobs {
                     })
                     .wrap("List jobs failed.")
                 })?;
-        let jobs = items
-            .iter()
-            .filter_map(|item| match job::from_ray_job(item) {
-                Ok(job) => Some(job),
-                Err(error) => {
-                    self.io.left_out().record(KIND, &item.metadata, &error);
-                    None
-                }
-            })
-            .collect();
+        let jobs = items.iter().map(|job| RayJob::clone(job)).collect();
         Ok((jobs, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<crd::RayJob>, ApiError> {
+    async fn read(&self, name: &str, namespace: &str) -> Result<Held<RayJob>, ApiError> {
         self.io
-            .get_managed(namespace, name)
+            .get_managed::<crd::RayJob>(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {

@@ -132,7 +132,7 @@ pub enum ReadError {
     NotFound(String),
     /// The object exists but lacks `app.kubernetes.io/managed-by=kuberay-apiserver`.
     NotManaged,
-    /// The object exists but does not fit its type (the text says why).
+    /// The object exists but does not fit its type or cannot be shown (the text says why).
     Unreadable(String),
     /// Any other failure.
     Other(kube::Error),
@@ -193,6 +193,13 @@ pub fn unconvertible(
     )
 }
 
+/// The view of a managed object as read, with the object's uid (for a delete of exactly it).
+#[derive(Debug)]
+pub struct Held<V> {
+    pub view: Arc<V>,
+    pub uid: String,
+}
+
 /// The one way the services reach Kubernetes: reads come from the watch caches while they
 /// answer ([`Caches`]) and from the API server otherwise; writes go to the API server and are
 /// recorded in the caches, so the next read through this server sees them.
@@ -225,28 +232,38 @@ impl KubeIo {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    fn cache<K: Cached>(&self) -> Option<&KindCache<K>> {
+    fn cache<K: Cached>(&self) -> Option<&KindCache<K, K::View>> {
         self.caches.as_deref().map(K::cache)
     }
 
-    /// Reads an object and checks that this server manages it. A cache holds managed objects
-    /// only, so an object it does not hold is read live: that tells "not found" from "not
-    /// managed" with the API server's own text.
+    /// Reads the view of an object ([`Cached::view`]) and checks that this server manages it. A
+    /// cache holds managed objects only, so an object it does not hold is read live: that
+    /// tells "not found" from "not managed" with the API server's own text.
     pub async fn get_managed<K: Cached>(
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Arc<K>, ReadError> {
+    ) -> Result<Held<K::View>, ReadError> {
         if let Some(snapshot) = self.cache::<K>().and_then(KindCache::snapshot) {
-            match snapshot.get(namespace, name) {
-                Some(Entry::Valid(object)) => return Ok(object.clone()),
-                Some(Entry::Invalid(invalid)) => {
+            match snapshot.get_with_uid(namespace, name) {
+                Some((Entry::Valid(view), uid)) => {
+                    return Ok(Held {
+                        view: view.clone(),
+                        uid: uid.to_string(),
+                    });
+                }
+                Some((Entry::Invalid(invalid), _)) => {
                     return Err(ReadError::Unreadable(invalid.reason.clone()));
                 }
                 None => {}
             }
         }
-        self.get_managed_live(namespace, name).await.map(Arc::new)
+        let object = self.get_managed_live::<K>(namespace, name).await?;
+        let view = K::view(&object).map_err(ReadError::Unreadable)?;
+        Ok(Held {
+            view: Arc::new(view),
+            uid: object.meta().uid.clone().unwrap_or_default(),
+        })
     }
 
     /// [`Self::get_managed`] from the API server, for a read-modify-write.
@@ -275,16 +292,16 @@ impl KubeIo {
         }
     }
 
-    /// One page of the managed objects of `K` (in one namespace or all) and the continue token
-    /// of the next page (`limit` <= 0: no paging). Objects that do not fit their type are left
-    /// out and recorded. From a cache, the pages of one list come from one snapshot and the
+    /// The views of one page of the managed objects of `K` (in one namespace or all) and the
+    /// continue token of the next page (`limit` <= 0: no paging). Objects that do not fit their
+    /// type or have no view are left out and recorded. From a cache, the pages of one list come from one snapshot and the
     /// tokens are the cache's ([`PageToken`]); a Kubernetes token continues a live list.
     pub async fn list_page<K: Cached>(
         &self,
         namespace: Option<&str>,
         limit: i64,
         continue_token: &str,
-    ) -> Result<(Vec<Arc<K>>, String), kube::Error> {
+    ) -> Result<(Vec<Arc<K::View>>, String), kube::Error> {
         if let Some(cache) = self.cache::<K>() {
             let token = PageToken::decode(continue_token);
             if continue_token.is_empty() || token.is_some() {
@@ -324,7 +341,12 @@ impl KubeIo {
         let mut objects = Vec::with_capacity(list.items.len());
         for DeserializeGuard(item) in list.items {
             match item {
-                Ok(object) => objects.push(Arc::new(object)),
+                Ok(object) => match K::view(&object) {
+                    Ok(view) => objects.push(Arc::new(view)),
+                    Err(reason) => self
+                        .left_out
+                        .record(kind_name(&kind), object.meta(), &reason),
+                },
                 Err(invalid) => {
                     self.left_out
                         .record(kind_name(&kind), &invalid.metadata, &invalid.error);
@@ -338,13 +360,13 @@ impl KubeIo {
     /// objects (those left out count), and a token when more follow.
     fn page<K: Cached>(
         &self,
-        cache: &KindCache<K>,
-        snapshot: &Snapshot<K>,
+        cache: &KindCache<K, K::View>,
+        snapshot: &Snapshot<K::View>,
         id: Option<u64>,
         namespace: Option<&str>,
         limit: i64,
         after: Option<String>,
-    ) -> (Vec<Arc<K>>, String) {
+    ) -> (Vec<Arc<K::View>>, String) {
         let prefix = namespace.map(|n| format!("{n}/")).unwrap_or_default();
         let mut entries = snapshot.range(prefix, after.as_deref()).peekable();
         let limit = usize::try_from(limit).unwrap_or(0);

@@ -2,22 +2,21 @@
 
 use pbjson_types::Empty;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use k8s_openapi::api::events::v1::Event;
-use kube::Resource;
 use kuberay_api::proto::{
     CreateRayServiceRequest, DeleteRayServiceRequest, GetRayServiceRequest,
     ListAllRayServicesRequest, ListAllRayServicesResponse, ListRayServicesRequest,
     ListRayServicesResponse, RayService, UpdateRayServiceRequest,
 };
+use kuberay_core::service::ServiceView;
 use kuberay_core::{CoreError, cluster, crd, events, labels, service};
 use tonic::Code;
 
 use kuberay_core::scope::NamespaceScope;
 
 use super::clusters::{build_error, invalid};
-use super::objects::{self, ReadError};
+use super::objects::{self, Held, ReadError};
 use crate::error::{ApiError, is_already_exists, is_conflict, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -69,7 +68,7 @@ impl Serve {
             .wrap(WRAP)
         })?;
         // A new object has no events yet.
-        self.convert(&created, Vec::new())
+        view_of(&created).map(|view| view.with_events(Vec::new()))
     }
 
     /// A full replacement of the service named in the body (the path name is only checked for
@@ -157,11 +156,11 @@ impl Serve {
     pub async fn get(&self, request: GetRayServiceRequest) -> Result<RayService, ApiError> {
         let GetRayServiceRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let service = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("get ray service failed"))?;
-        self.to_api(&object).await
+        Ok(self.answer(&service.view).await)
     }
 
     pub async fn list(
@@ -207,7 +206,7 @@ impl Serve {
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<Empty, ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let object = self
+        let service = self
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("delete ray service failure"))?;
@@ -215,7 +214,7 @@ impl Serve {
             .delete::<crd::RayService>(
                 &namespace,
                 &name,
-                object.meta().uid.as_deref(),
+                Some(&service.uid),
                 &format!("failed to delete ray service {name}."),
                 |text| {
                     ApiError::not_found(text, &format!("Service {name} not found"))
@@ -274,30 +273,23 @@ impl Serve {
             own = self.events_in(namespace, KIND).await;
             clusters = self.events_in(namespace, "RayCluster").await;
         }
-        let mut services = Vec::with_capacity(items.len());
-        for item in &items {
-            let key = |name: &str| {
-                (
-                    item.metadata.namespace.clone().unwrap_or_default(),
-                    name.to_string(),
-                )
-            };
-            let name = item.metadata.name.as_deref().unwrap_or_default();
-            let mut events = own.get(&key(name)).cloned().unwrap_or_default();
-            if let Some(cluster) = service::active_cluster_name(item) {
-                events.extend(clusters.get(&key(&cluster)).cloned().unwrap_or_default());
-            }
-            match self.convert(item, events) {
-                Ok(service) => services.push(service),
-                Err(error) => self.io.left_out().record(KIND, &item.metadata, &error),
-            }
-        }
+        let services = items
+            .iter()
+            .map(|view| {
+                let key = |name: &str| (view.namespace().to_string(), name.to_string());
+                let mut events = own.get(&key(view.name())).cloned().unwrap_or_default();
+                if let Some(cluster) = view.active_cluster() {
+                    events.extend(clusters.get(&key(cluster)).cloned().unwrap_or_default());
+                }
+                view.with_events(events::service_events(view.name(), &events))
+            })
+            .collect();
         Ok((services, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<Arc<crd::RayService>, ApiError> {
+    async fn read(&self, name: &str, namespace: &str) -> Result<Held<ServiceView>, ApiError> {
         self.io
-            .get_managed(namespace, name)
+            .get_managed::<crd::RayService>(namespace, name)
             .await
             .map_err(|error| match error {
                 ReadError::NotFound(text) => {
@@ -315,25 +307,19 @@ impl Serve {
 
     /// Converts with the service's events, then those of its active cluster; event failures are
     /// only logged, as the Go server does.
+    /// The answer for a service as just written.
     async fn to_api(&self, object: &crd::RayService) -> Result<RayService, ApiError> {
-        let name = object.metadata.name.clone().unwrap_or_default();
-        let namespace = object.metadata.namespace.clone().unwrap_or_default();
-        let mut events = self.events(&namespace, KIND, &name).await;
-        if let Some(cluster) = service::active_cluster_name(object) {
-            events.extend(self.events(&namespace, "RayCluster", &cluster).await);
-        }
-        self.convert(object, events)
+        Ok(self.answer(&view_of(object)?).await)
     }
 
-    fn convert(
-        &self,
-        object: &crd::RayService,
-        events: Vec<Event>,
-    ) -> Result<RayService, ApiError> {
-        let name = object.metadata.name.as_deref().unwrap_or_default();
-        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-        service::from_ray_service(object, events::service_events(name, &events))
-            .map_err(|error| objects::unconvertible(KIND, namespace, name, error))
+    /// The answer for a service: its view with its own events and its active cluster's.
+    async fn answer(&self, view: &ServiceView) -> RayService {
+        let (name, namespace) = (view.name(), view.namespace());
+        let mut events = self.events(namespace, KIND, name).await;
+        if let Some(cluster) = view.active_cluster() {
+            events.extend(self.events(namespace, "RayCluster", cluster).await);
+        }
+        view.with_events(events::service_events(name, &events))
     }
 
     async fn events(&self, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
@@ -365,4 +351,12 @@ impl Serve {
                 BTreeMap::new()
             })
     }
+}
+
+fn view_of(object: &crd::RayService) -> Result<ServiceView, ApiError> {
+    ServiceView::of(object).map_err(|error| {
+        let name = object.metadata.name.as_deref().unwrap_or_default();
+        let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
+        objects::unconvertible(KIND, namespace, name, error)
+    })
 }

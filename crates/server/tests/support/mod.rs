@@ -116,6 +116,11 @@ impl TestServer {
             .map(|address| format!("http://{address}"))
     }
 
+    /// Whether every watch cache answers (as `/readyz` reports).
+    pub fn caches_synced(&self) -> bool {
+        self.server.caches_synced()
+    }
+
     pub fn kube(&self) -> kube::Client {
         self.server.kube_client()
     }
