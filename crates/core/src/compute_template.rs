@@ -21,11 +21,11 @@ pub const DEFAULT_MEMORY_UNIT: &str = "Gi";
 ///
 /// The checks and their texts are the Go server's, in its order, followed by our check that the
 /// memory unit forms a valid Kubernetes quantity (the Go server stores such a template and fails
-/// later, when a cluster uses it).
-pub fn validate_create(
+/// later, when a cluster uses it). Answers the valid template.
+pub fn validate_create<'a>(
     namespace: &str,
-    template: Option<&ComputeTemplate>,
-) -> Result<(), CoreError> {
+    template: Option<&'a ComputeTemplate>,
+) -> Result<&'a ComputeTemplate, CoreError> {
     let invalid = |text: &str| Err(CoreError::InvalidInput(text.to_string()));
     if namespace.is_empty() {
         return invalid("Namespace is empty. Please specify a valid value.");
@@ -55,7 +55,8 @@ pub fn validate_create(
         )));
     }
     names::check_namespace(namespace)?;
-    names::check_object_name("Compute template name", &template.name)
+    names::check_object_name("Compute template name", &template.name)?;
+    Ok(template)
 }
 
 fn memory_unit_or_default(unit: &str) -> &str {
@@ -388,7 +389,7 @@ mod tests {
             Err(CoreError::InvalidInput(text)) => text,
             other => panic!("expected an invalid-input error, got {other:?}"),
         };
-        assert_eq!(validate_create("ns", Some(&ok)), Ok(()));
+        assert_eq!(validate_create("ns", Some(&ok)), Ok(&ok));
         assert_eq!(
             err("", Some(&ok)),
             "Namespace is empty. Please specify a valid value."
@@ -440,7 +441,7 @@ mod tests {
                 memory_unit: unit.into(),
                 ..Default::default()
             };
-            assert_eq!(validate_create("ns", Some(&t)), Ok(()), "unit {unit:?}");
+            assert_eq!(validate_create("ns", Some(&t)), Ok(&t), "unit {unit:?}");
         }
         for unit in ["GB", "gi", "Gib", " Gi", "e", "G i"] {
             let t = ComputeTemplate {

@@ -18,8 +18,11 @@ const DEFAULT_SUBMITTER_MEMORY: &str = "1Gi";
 
 /// The Go server's create checks, in its order. With a non-empty cluster selector the cluster
 /// spec is not validated, except that a present spec must have a head group (the Go server
-/// crashes there).
-pub fn validate_create(namespace: &str, job: Option<&proto::RayJob>) -> Result<(), CoreError> {
+/// crashes there). Answers the valid job.
+pub fn validate_create<'a>(
+    namespace: &str,
+    job: Option<&'a proto::RayJob>,
+) -> Result<&'a proto::RayJob, CoreError> {
     let invalid = |text: &str| Err(CoreError::InvalidInput(text.to_string()));
     if namespace.is_empty() {
         return invalid("Namespace is empty. Please specify a valid value.");
@@ -48,7 +51,8 @@ pub fn validate_create(namespace: &str, job: Option<&proto::RayJob>) -> Result<(
         );
     }
     names::check_namespace(namespace)?;
-    names::check_object_name("Job name", &job.name)
+    names::check_object_name("Job name", &job.name)?;
+    Ok(job)
 }
 
 /// Builds the RayJob object (§3.1). `entrypointNumGpus` is stored, fixing the Go server's loss.
@@ -434,6 +438,7 @@ mod tests {
             err(Some(&job)),
             "A ClusterSpec object is required. Please specify one."
         );
-        assert_eq!(validate_create("ns", Some(&selector_job())), Ok(()));
+        let job = selector_job();
+        assert_eq!(validate_create("ns", Some(&job)), Ok(&job));
     }
 }

@@ -12,11 +12,11 @@ use crate::{CoreError, crd, labels, names};
 
 const EMPTY_SERVICE: &str = "Service is empty, please input a valid payload.";
 
-/// The Go server's create checks, in its order.
-pub fn validate_create(
+/// The Go server's create checks, in its order; answers the valid service.
+pub fn validate_create<'a>(
     namespace: &str,
-    service: Option<&proto::RayService>,
-) -> Result<(), CoreError> {
+    service: Option<&'a proto::RayService>,
+) -> Result<&'a proto::RayService, CoreError> {
     validate(
         namespace,
         service,
@@ -25,29 +25,30 @@ pub fn validate_create(
 }
 
 /// The Go server's update checks: the path name first, then as for create with its own user text.
-pub fn validate_update(
+pub fn validate_update<'a>(
     path_name: &str,
     namespace: &str,
-    service: Option<&proto::RayService>,
-) -> Result<(), CoreError> {
+    service: Option<&'a proto::RayService>,
+) -> Result<&'a proto::RayService, CoreError> {
     if path_name.is_empty() {
         return Err(CoreError::InvalidInput(
             "Name is empty. Please specify a valid value.".to_string(),
         ));
     }
-    validate(
+    let service = validate(
         namespace,
         service,
         "User who updated the Service is empty. Please specify a valid value.",
     )?;
-    names::check_object_name("Name", path_name)
+    names::check_object_name("Name", path_name)?;
+    Ok(service)
 }
 
-fn validate(
+fn validate<'a>(
     namespace: &str,
-    service: Option<&proto::RayService>,
+    service: Option<&'a proto::RayService>,
     empty_user: &str,
-) -> Result<(), CoreError> {
+) -> Result<&'a proto::RayService, CoreError> {
     let invalid = |text: &str| Err(CoreError::InvalidInput(text.to_string()));
     if namespace.is_empty() {
         return invalid("Namespace is empty. Please specify a valid value.");
@@ -68,7 +69,8 @@ fn validate(
     }
     cluster::validate_cluster_spec(service.cluster_spec.as_ref())?;
     names::check_namespace(namespace)?;
-    names::check_object_name("Service name", &service.name)
+    names::check_object_name("Service name", &service.name)?;
+    Ok(service)
 }
 
 /// Builds the RayService object (§3.2). `annotation` is the timestamp annotation to write: the
@@ -447,7 +449,7 @@ mod tests {
 
     #[test]
     fn validation_texts() {
-        let err = |result: Result<(), CoreError>| match result {
+        let err = |result: Result<&proto::RayService, CoreError>| match result {
             Err(CoreError::InvalidInput(text)) => text,
             other => panic!("{other:?}"),
         };
@@ -466,6 +468,7 @@ mod tests {
             err(validate_update("", "ns", Some(&service()))),
             "Name is empty. Please specify a valid value."
         );
-        assert_eq!(validate_update("other", "ns", Some(&service())), Ok(()));
+        let valid = service();
+        assert_eq!(validate_update("other", "ns", Some(&valid)), Ok(&valid));
     }
 }

@@ -20,7 +20,9 @@ fn spec_error(spec: &ClusterSpec) -> String {
 
 #[test]
 fn a_valid_request_passes() {
-    assert_eq!(validate_create("ns", Some(&valid())), Ok(()));
+    let cluster = valid();
+    let spec = cluster.cluster_spec.as_ref().unwrap();
+    assert_eq!(validate_create("ns", Some(&cluster)), Ok((&cluster, spec)));
 }
 
 #[test]
@@ -103,7 +105,8 @@ fn spec_checks_in_order() {
     for policy in ["", "Always", "IfNotPresent"] {
         let mut h = head();
         h.image_pull_policy = policy.into();
-        assert_eq!(validate_cluster_spec(Some(&spec(h, vec![]))), Ok(()));
+        let valid = spec(h, vec![]);
+        assert_eq!(validate_cluster_spec(Some(&valid)), Ok(&valid));
     }
     // Head problems come before worker problems.
     let mut h = head();
@@ -173,7 +176,7 @@ fn what_is_not_validated() {
     let mut c = cluster(spec(h, vec![w]));
     c.version.clear();
     c.environment = 42;
-    assert_eq!(validate_create("ns", Some(&c)), Ok(()));
+    assert!(validate_create("ns", Some(&c)).is_ok());
 }
 
 #[test]

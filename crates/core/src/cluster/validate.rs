@@ -15,8 +15,12 @@ fn pull_policy_is_valid(policy: &str) -> bool {
 }
 
 /// §5.1 checks 1–4 then S1–S10 (v1-api §4.3), in order; `Err(CoreError::InvalidInput(E-text))`.
-/// `cluster` `None` (gRPC without body) fails the namespace-mismatch check.
-pub fn validate_create(namespace: &str, cluster: Option<&proto::Cluster>) -> Result<(), CoreError> {
+/// `cluster` `None` (gRPC without body) fails the namespace-mismatch check. Answers the valid
+/// cluster and its spec.
+pub fn validate_create<'a>(
+    namespace: &str,
+    cluster: Option<&'a proto::Cluster>,
+) -> Result<(&'a proto::Cluster, &'a proto::ClusterSpec), CoreError> {
     if namespace.is_empty() {
         return invalid("Namespace is empty. Please specify a valid value.");
     }
@@ -34,13 +38,16 @@ pub fn validate_create(namespace: &str, cluster: Option<&proto::Cluster>) -> Res
     if cluster.user.is_empty() {
         return invalid("User who create the cluster is empty. Please specify a valid value.");
     }
-    validate_cluster_spec(cluster.cluster_spec.as_ref())?;
+    let spec = validate_cluster_spec(cluster.cluster_spec.as_ref())?;
     names::check_namespace(namespace)?;
-    names::check_object_name("Cluster name", &cluster.name)
+    names::check_object_name("Cluster name", &cluster.name)?;
+    Ok((cluster, spec))
 }
 
-/// S1–S10 only (shared with jobs and services).
-pub fn validate_cluster_spec(spec: Option<&proto::ClusterSpec>) -> Result<(), CoreError> {
+/// S1–S10 only (shared with jobs and services); answers the valid spec.
+pub fn validate_cluster_spec(
+    spec: Option<&proto::ClusterSpec>,
+) -> Result<&proto::ClusterSpec, CoreError> {
     let Some(spec) = spec else {
         return invalid("A ClusterSpec object is required. Please specify one.");
     };
@@ -87,7 +94,7 @@ pub fn validate_cluster_spec(spec: Option<&proto::ClusterSpec>) -> Result<(), Co
             );
         }
     }
-    Ok(())
+    Ok(spec)
 }
 
 /// Names of the compute templates a spec uses: head first, then each worker's, distinct, in order.

@@ -38,16 +38,14 @@ impl Clusters {
 
     pub async fn create(&self, request: CreateClusterRequest) -> Result<Cluster, ApiError> {
         const WRAP: &str = "Create Cluster failed.";
-        let CreateClusterRequest { cluster, namespace } = request;
-        cluster::validate_create(&namespace, cluster.as_ref())
+        let CreateClusterRequest {
+            cluster: body,
+            namespace,
+        } = request;
+        let (cluster, spec) = cluster::validate_create(&namespace, body.as_ref())
             .map_err(|e| invalid(e).wrap("Validate create cluster request failed."))?;
         objects::in_scope(&self.scope, &namespace)?;
-        let cluster = cluster.expect("validation rejects a missing cluster");
         let name = cluster.name.clone();
-        let spec = cluster
-            .cluster_spec
-            .as_ref()
-            .expect("validation rejects a missing cluster spec");
 
         let templates = self
             .io
@@ -59,9 +57,9 @@ impl Clusters {
             )
             .await?;
         let created_at = cluster::go_time_string(std::time::SystemTime::now());
-        let object = cluster::to_ray_cluster(&cluster, &templates, &created_at)
+        let object = cluster::to_ray_cluster(cluster, &templates, &created_at)
             .map_err(|e| build_error(e, "Failed to create a Ray cluster").wrap(WRAP))?;
-        drop(cluster);
+        drop(body);
 
         let created = self.io.create(&namespace, object).await.map_err(|error| {
             let text = format!("Failed to create a cluster for ({namespace}/{name})");

@@ -43,13 +43,14 @@ impl ComputeTemplates {
             compute_template: template,
             namespace,
         } = request;
-        compute_template::validate_create(&namespace, template.as_ref()).map_err(|e| match e {
-            CoreError::InvalidInput(text) | CoreError::InvalidData(text) => {
-                ApiError::invalid_input(text).wrap(WRAP)
-            }
-        })?;
+        let template = compute_template::validate_create(&namespace, template.as_ref()).map_err(
+            |e| match e {
+                CoreError::InvalidInput(text) | CoreError::InvalidData(text) => {
+                    ApiError::invalid_input(text).wrap(WRAP)
+                }
+            },
+        )?;
         objects::in_scope(&self.scope, &namespace)?;
-        let template = template.expect("validation rejects a missing template");
         let name = &template.name;
 
         // Any ConfigMap of that name blocks the create, template or not, like the Go server.

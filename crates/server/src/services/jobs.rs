@@ -35,11 +35,13 @@ impl Jobs {
 
     pub async fn create(&self, request: CreateRayJobRequest) -> Result<RayJob, ApiError> {
         const WRAP: &str = "Create Job failed.";
-        let CreateRayJobRequest { job, namespace } = request;
-        job::validate_create(&namespace, job.as_ref())
+        let CreateRayJobRequest {
+            job: body,
+            namespace,
+        } = request;
+        let job = job::validate_create(&namespace, body.as_ref())
             .map_err(|e| invalid(e).wrap("Validate job request failed."))?;
         objects::in_scope(&self.scope, &namespace)?;
-        let job = job.expect("validation rejects a missing job");
         // The Go server names the job by its (usually empty) job_id in these texts.
         let owner = format!("{namespace}/{}", job.job_id);
         let templates = match &job.cluster_spec {
@@ -57,7 +59,7 @@ impl Jobs {
         };
         let object = job::to_ray_job(&job, &templates)
             .map_err(|e| build_error(e, "Failed to create a Ray Job").wrap(WRAP))?;
-        drop(job);
+        drop(body);
         let created = self.io.create(&namespace, object).await.map_err(|error| {
             let text = format!("Failed to create a job for ({owner})");
             if is_already_exists(&error) {

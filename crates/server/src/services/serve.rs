@@ -41,11 +41,13 @@ impl Serve {
 
     pub async fn create(&self, request: CreateRayServiceRequest) -> Result<RayService, ApiError> {
         const WRAP: &str = "Create ray service failed.";
-        let CreateRayServiceRequest { service, namespace } = request;
-        service::validate_create(&namespace, service.as_ref())
+        let CreateRayServiceRequest {
+            service: body,
+            namespace,
+        } = request;
+        let service = service::validate_create(&namespace, body.as_ref())
             .map_err(|e| invalid(e).wrap("Validate create service request failed."))?;
         objects::in_scope(&self.scope, &namespace)?;
-        let service = service.expect("validation rejects a missing service");
         let name = service.name.clone();
         let templates = self
             .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
@@ -57,7 +59,7 @@ impl Serve {
             (labels::CREATION_TIMESTAMP, &timestamp),
         )
         .map_err(|e| build_error(e, "Failed to create a Ray Service").wrap(WRAP))?;
-        drop(service);
+        drop(body);
         let created = self.io.create(&namespace, object).await.map_err(|error| {
             let text = format!("Failed to create service for ({namespace}/{name})");
             if is_already_exists(&error) {
@@ -80,10 +82,9 @@ impl Serve {
             namespace,
             name: path_name,
         } = request;
-        service::validate_update(&path_name, &namespace, service.as_ref())
+        let service = service::validate_update(&path_name, &namespace, service.as_ref())
             .map_err(|e| invalid(e).wrap("Validate update service request failed."))?;
         objects::in_scope(&self.scope, &namespace)?;
-        let service = service.expect("validation rejects a missing service");
         let name = service.name.clone();
         let context = format!("Update service fail, no service named: {name} ");
         let read = || async {
