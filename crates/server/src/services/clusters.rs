@@ -15,7 +15,7 @@ use kuberay_core::{CoreError, cluster, events};
 
 use kuberay_core::scope::NamespaceScope;
 
-use super::objects::{self, Held, ReadError};
+use super::objects::{self, Held};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -24,6 +24,14 @@ const NAMING: objects::Naming = objects::Naming {
     empty_namespace: "Namespace is empty. Please specify a valid value.",
 };
 const KIND: &str = "RayCluster";
+const TEXTS: objects::ObjectTexts = objects::ObjectTexts {
+    kind: KIND,
+    not_managed_kind: KIND,
+    noun: "Cluster",
+    get_failed: "Get Cluster failed",
+    delete_wrap: "Get cluster failure",
+    delete_failed: "Failed to delete cluster",
+};
 
 #[derive(Clone)]
 pub struct Clusters {
@@ -133,21 +141,8 @@ impl Clusters {
     pub async fn delete(&self, request: DeleteClusterRequest) -> Result<Empty, ApiError> {
         let DeleteClusterRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let cluster = self
-            .read(&name, &namespace)
-            .await
-            .map_err(|e| e.wrap("Get cluster failure"))?;
         self.io
-            .delete::<RayCluster>(
-                &namespace,
-                &name,
-                Some(&cluster.uid),
-                &format!("Failed to delete cluster {name}."),
-                |text| {
-                    ApiError::not_found(text, &format!("Cluster {name} not found"))
-                        .wrap("Get cluster failure")
-                },
-            )
+            .delete_managed::<RayCluster>(&namespace, &name, &TEXTS)
             .await
             .map(|()| Empty {})
     }
@@ -186,21 +181,7 @@ impl Clusters {
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<Held<ClusterView>, ApiError> {
-        self.io
-            .get_managed::<RayCluster>(namespace, name)
-            .await
-            .map_err(|error| match error {
-                ReadError::NotFound(text) => {
-                    ApiError::not_found(text, &format!("Cluster {name} not found"))
-                }
-                ReadError::NotManaged => objects::not_managed(KIND, name),
-                ReadError::Unreadable(reason) => {
-                    objects::unconvertible(KIND, namespace, name, reason)
-                }
-                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
-                    ApiError::plain(format!("Get Cluster failed: {text}"))
-                }),
-            })
+        self.io.read::<RayCluster>(namespace, name, &TEXTS).await
     }
 
     /// Events of one cluster; failures are logged, never returned (as the Go server does).

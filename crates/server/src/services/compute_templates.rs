@@ -63,7 +63,7 @@ impl ComputeTemplates {
         }
         let created = self
             .io
-            .create(&namespace, compute_template::to_config_map(&template))
+            .create(&namespace, compute_template::to_config_map(template))
             .await
             .map_err(|error| {
                 if is_already_exists(&error) {

@@ -12,7 +12,7 @@ use kuberay_core::{cluster, job};
 use kuberay_core::scope::NamespaceScope;
 
 use super::clusters::{build_error, invalid};
-use super::objects::{self, Held, ReadError};
+use super::objects::{self, Held};
 use crate::error::{ApiError, is_already_exists, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -21,6 +21,15 @@ const NAMING: objects::Naming = objects::Naming {
     empty_namespace: "job namespace is empty. Please specify a valid value.",
 };
 const KIND: &str = "RayJob";
+const TEXTS: objects::ObjectTexts = objects::ObjectTexts {
+    kind: KIND,
+    // The Go server's wording says RayCluster here too.
+    not_managed_kind: "RayCluster",
+    noun: "Job",
+    get_failed: "Get Job failed",
+    delete_wrap: "Get job failure",
+    delete_failed: "Failed to delete cluster",
+};
 
 #[derive(Clone)]
 pub struct Jobs {
@@ -57,7 +66,7 @@ impl Jobs {
             }
             None => Default::default(),
         };
-        let object = job::to_ray_job(&job, &templates)
+        let object = job::to_ray_job(job, &templates)
             .map_err(|e| build_error(e, "Failed to create a Ray Job").wrap(WRAP))?;
         drop(body);
         let created = self.io.create(&namespace, object).await.map_err(|error| {
@@ -113,21 +122,8 @@ impl Jobs {
     pub async fn delete(&self, request: DeleteRayJobRequest) -> Result<Empty, ApiError> {
         let DeleteRayJobRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let job = self
-            .read(&name, &namespace)
-            .await
-            .map_err(|e| e.wrap("Get job failure"))?;
         self.io
-            .delete::<crd::RayJob>(
-                &namespace,
-                &name,
-                Some(&job.uid),
-                &format!("Failed to delete cluster {name}."),
-                |text| {
-                    ApiError::not_found(text, &format!("Job {name} not found"))
-                        .wrap("Get job failure")
-                },
-            )
+            .delete_managed::<crd::RayJob>(&namespace, &name, &TEXTS)
             .await
             .map(|()| Empty {})
     }
@@ -156,22 +152,7 @@ impl Jobs {
     }
 
     async fn read(&self, name: &str, namespace: &str) -> Result<Held<RayJob>, ApiError> {
-        self.io
-            .get_managed::<crd::RayJob>(namespace, name)
-            .await
-            .map_err(|error| match error {
-                ReadError::NotFound(text) => {
-                    ApiError::not_found(text, &format!("Job {name} not found"))
-                }
-                // The Go server's wording says RayCluster here too.
-                ReadError::NotManaged => objects::not_managed("RayCluster", name),
-                ReadError::Unreadable(reason) => {
-                    objects::unconvertible(KIND, namespace, name, reason)
-                }
-                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
-                    ApiError::plain(format!("Get Job failed: {text}"))
-                }),
-            })
+        self.io.read::<crd::RayJob>(namespace, name, &TEXTS).await
     }
 }
 

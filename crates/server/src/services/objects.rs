@@ -138,6 +138,38 @@ pub enum ReadError {
     Other(kube::Error),
 }
 
+/// The texts a service's reads and deletes answer with (the Go server's, which differ by service).
+pub struct ObjectTexts {
+    /// The Kubernetes kind, in the texts of objects that cannot be shown.
+    pub kind: &'static str,
+    /// The kind the "not managed" text names (the Go server says RayCluster for jobs too).
+    pub not_managed_kind: &'static str,
+    /// The object in `<noun> <name> not found`.
+    pub noun: &'static str,
+    /// `<get_failed>: <cause>`: any other failure to read.
+    pub get_failed: &'static str,
+    /// What a delete wraps its failures to read or find the object in.
+    pub delete_wrap: &'static str,
+    /// `<delete_failed> <name>.`: the context of a failed delete.
+    pub delete_failed: &'static str,
+}
+
+impl ReadError {
+    /// The answer for a failure to read the object `name` of `namespace`.
+    pub fn into_api(self, texts: &ObjectTexts, namespace: &str, name: &str) -> ApiError {
+        match self {
+            ReadError::NotFound(text) => {
+                ApiError::not_found(text, &format!("{} {name} not found", texts.noun))
+            }
+            ReadError::NotManaged => not_managed(texts.not_managed_kind, name),
+            ReadError::Unreadable(reason) => unconvertible(texts.kind, namespace, name, reason),
+            ReadError::Other(error) => ApiError::from_kube(&error, |text| {
+                ApiError::plain(format!("{}: {text}", texts.get_failed))
+            }),
+        }
+    }
+}
+
 /// Creates `object` in `namespace` and answers the stored object.
 ///
 /// The object is encoded and dropped before the request leaves, and the answer is decoded
@@ -264,6 +296,43 @@ impl KubeIo {
             view: Arc::new(view),
             uid: object.meta().uid.clone().unwrap_or_default(),
         })
+    }
+
+    /// [`Self::get_managed`], failures answered with `texts`.
+    pub async fn read<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+        texts: &ObjectTexts,
+    ) -> Result<Held<K::View>, ApiError> {
+        self.get_managed::<K>(namespace, name)
+            .await
+            .map_err(|error| error.into_api(texts, namespace, name))
+    }
+
+    /// Deletes the managed object `name` of `namespace`: read first (so an object this server
+    /// does not manage is refused), then deleted by uid, failures answered with `texts`.
+    pub async fn delete_managed<K: Cached>(
+        &self,
+        namespace: &str,
+        name: &str,
+        texts: &ObjectTexts,
+    ) -> Result<(), ApiError> {
+        let held = self
+            .read::<K>(namespace, name, texts)
+            .await
+            .map_err(|e| e.wrap(texts.delete_wrap))?;
+        self.delete::<K>(
+            namespace,
+            name,
+            Some(&held.uid),
+            &format!("{} {name}.", texts.delete_failed),
+            |text| {
+                ApiError::not_found(text, &format!("{} {name} not found", texts.noun))
+                    .wrap(texts.delete_wrap)
+            },
+        )
+        .await
     }
 
     /// [`Self::get_managed`] from the API server, for a read-modify-write.

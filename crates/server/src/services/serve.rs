@@ -16,7 +16,7 @@ use tonic::Code;
 use kuberay_core::scope::NamespaceScope;
 
 use super::clusters::{build_error, invalid};
-use super::objects::{self, Held, ReadError};
+use super::objects::{self, Held};
 use crate::error::{ApiError, is_already_exists, is_conflict, kube_text};
 
 const NAMING: objects::Naming = objects::Naming {
@@ -25,6 +25,14 @@ const NAMING: objects::Naming = objects::Naming {
     empty_namespace: "ray service namespace is empty. Please specify a valid value.",
 };
 const KIND: &str = "RayService";
+const TEXTS: objects::ObjectTexts = objects::ObjectTexts {
+    kind: KIND,
+    not_managed_kind: KIND,
+    noun: "Service",
+    get_failed: "get service failed",
+    delete_wrap: "delete ray service failure",
+    delete_failed: "failed to delete ray service",
+};
 /// How often an update is retried after a write conflict.
 const UPDATE_ATTEMPTS: usize = 5;
 
@@ -50,11 +58,11 @@ impl Serve {
         objects::in_scope(&self.scope, &namespace)?;
         let name = service.name.clone();
         let templates = self
-            .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
+            .templates(service, &namespace, &format!("{namespace}/{name}"), WRAP)
             .await?;
         let timestamp = cluster::go_time_string(std::time::SystemTime::now());
         let object = service::to_ray_service(
-            &service,
+            service,
             &templates,
             (labels::CREATION_TIMESTAMP, &timestamp),
         )
@@ -92,40 +100,30 @@ impl Serve {
                 .get_managed_live::<crd::RayService>(&namespace, &name)
                 .await
                 .map_err(|error| {
-                    match error {
-                        ReadError::NotFound(text) => {
-                            ApiError::not_found(text, &format!("Service {name} not found"))
-                        }
-                        ReadError::NotManaged => objects::not_managed(KIND, &name),
-                        ReadError::Unreadable(reason) => {
-                            objects::unconvertible(KIND, &namespace, &name, reason)
-                        }
-                        ReadError::Other(error) => ApiError::from_kube(&error, |text| {
-                            ApiError::plain(format!("get service failed: {text}"))
-                        }),
-                    }
-                    .wrap(&context)
-                    .wrap(WRAP)
+                    error
+                        .into_api(&TEXTS, &namespace, &name)
+                        .wrap(&context)
+                        .wrap(WRAP)
                 })
         };
         let mut existing = read().await?;
         let templates = self
-            .templates(&service, &namespace, &format!("{namespace}/{name}"), WRAP)
+            .templates(service, &namespace, &format!("{namespace}/{name}"), WRAP)
             .await?;
         let timestamp = cluster::go_time_string(std::time::SystemTime::now());
         let built =
-            service::to_ray_service(&service, &templates, (labels::UPDATE_TIMESTAMP, &timestamp))
+            service::to_ray_service(service, &templates, (labels::UPDATE_TIMESTAMP, &timestamp))
                 .map_err(|error| {
-                // The Go server's unlayered text; a request it cannot build from is the
-                // client's mistake (the Go server answers UNKNOWN).
-                match error {
-                    CoreError::InvalidInput(text) => {
-                        ApiError::with_code(Code::InvalidArgument, text)
+                    // The Go server's unlayered text; a request it cannot build from is the
+                    // client's mistake (the Go server answers UNKNOWN).
+                    match error {
+                        CoreError::InvalidInput(text) => {
+                            ApiError::with_code(Code::InvalidArgument, text)
+                        }
+                        CoreError::InvalidData(text) => ApiError::plain(text),
                     }
-                    CoreError::InvalidData(text) => ApiError::plain(text),
-                }
-                .wrap(WRAP)
-            })?;
+                    .wrap(WRAP)
+                })?;
         // The operator writes the same object (finalizer, status) concurrently: a stale
         // resourceVersion is retried against a fresh read instead of failing the call.
         let mut attempts = 0;
@@ -207,21 +205,8 @@ impl Serve {
     pub async fn delete(&self, request: DeleteRayServiceRequest) -> Result<Empty, ApiError> {
         let DeleteRayServiceRequest { name, namespace } = request;
         NAMING.check(&self.scope, &name, &namespace)?;
-        let service = self
-            .read(&name, &namespace)
-            .await
-            .map_err(|e| e.wrap("delete ray service failure"))?;
         self.io
-            .delete::<crd::RayService>(
-                &namespace,
-                &name,
-                Some(&service.uid),
-                &format!("failed to delete ray service {name}."),
-                |text| {
-                    ApiError::not_found(text, &format!("Service {name} not found"))
-                        .wrap("delete ray service failure")
-                },
-            )
+            .delete_managed::<crd::RayService>(&namespace, &name, &TEXTS)
             .await
             .map(|()| Empty {})
     }
@@ -290,20 +275,8 @@ impl Serve {
 
     async fn read(&self, name: &str, namespace: &str) -> Result<Held<ServiceView>, ApiError> {
         self.io
-            .get_managed::<crd::RayService>(namespace, name)
+            .read::<crd::RayService>(namespace, name, &TEXTS)
             .await
-            .map_err(|error| match error {
-                ReadError::NotFound(text) => {
-                    ApiError::not_found(text, &format!("Service {name} not found"))
-                }
-                ReadError::NotManaged => objects::not_managed(KIND, name),
-                ReadError::Unreadable(reason) => {
-                    objects::unconvertible(KIND, namespace, name, reason)
-                }
-                ReadError::Other(error) => ApiError::from_kube(&error, |text| {
-                    ApiError::plain(format!("get service failed: {text}"))
-                }),
-            })
     }
 
     /// Converts with the service's events, then those of its active cluster; event failures are
