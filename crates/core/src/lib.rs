@@ -11,6 +11,7 @@ pub mod crd;
 pub mod error;
 pub mod events;
 pub mod job;
+pub mod job_submission;
 pub mod labels;
 pub mod names;
 pub mod quantity;

@@ -10,7 +10,6 @@
 //! browser (a `Mozilla` User-Agent, `Origin`, `Referer`, `Sec-Fetch-*`): the dashboard refuses
 //! such POST and DELETE requests, and redacts runtime environments in answers to them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use tonic::Code;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use kuberay_core::job_submission::JobInfo;
 
 /// Port of the dashboard on a head Service (fixed, as in the Go server).
 pub const DASHBOARD_PORT: u16 = 8265;
@@ -219,65 +219,6 @@ impl Reply {
     fn json<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, serde_json::Error> {
         let value: Option<T> = serde_json::from_slice(&self.body)?;
         Ok(value.unwrap_or_default())
-    }
-}
-
-/// A job as the dashboard describes it (Ray's `JobDetails`); `null` and absent are alike.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct JobInfo {
-    #[serde(default)]
-    pub error_type: Option<String>,
-    #[serde(default)]
-    pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default)]
-    pub runtime_env: Option<serde_json::Map<String, Value>>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub entrypoint: Option<String>,
-    #[serde(default)]
-    pub job_id: Option<String>,
-    #[serde(default)]
-    pub submission_id: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub start_time: Option<u64>,
-    #[serde(default)]
-    pub end_time: Option<u64>,
-}
-
-impl JobInfo {
-    fn is_terminal(&self) -> bool {
-        matches!(
-            self.status.as_deref(),
-            Some("STOPPED" | "SUCCEEDED" | "FAILED")
-        )
-    }
-
-    /// Go's `%v` of the Go server's `*RayJobInfo` (the error type pointer shown as its text).
-    fn go_text(&self) -> String {
-        let metadata = Value::Object(
-            self.metadata
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect(),
-        );
-        let runtime_env = Value::Object(self.runtime_env.clone().unwrap_or_default());
-        format!(
-            "&{{{} {} {} {} {} {} {} {} {} {}}}",
-            self.error_type.as_deref().unwrap_or("<nil>"),
-            go_format(&metadata),
-            go_format(&runtime_env),
-            self.status.as_deref().unwrap_or_default(),
-            self.entrypoint.as_deref().unwrap_or_default(),
-            self.job_id.as_deref().unwrap_or_default(),
-            self.submission_id.as_deref().unwrap_or_default(),
-            self.message.as_deref().unwrap_or_default(),
-            self.start_time.unwrap_or_default(),
-            self.end_time.unwrap_or_default(),
-        )
     }
 }
 
@@ -649,147 +590,9 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
-/// Go's `fmt` `%v` of a JSON value decoded the way the Go server decodes dashboard answers
-/// (apimachinery's JSON: integers that fit int64 stay integers, other numbers are float64):
-/// strings as they are, `true`, `<nil>`, lists `[a b]`, objects `map[k:v]` with sorted keys.
-pub fn go_format(value: &Value) -> String {
-    match value {
-        Value::Null => "<nil>".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.to_string(),
-            None => go_float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(go_format).collect();
-            format!("[{}]", items.join(" "))
-        }
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            let entries: Vec<String> = entries
-                .into_iter()
-                .map(|(k, v)| format!("{k}:{}", go_format(v)))
-                .collect();
-            format!("map[{}]", entries.join(" "))
-        }
-    }
-}
-
-/// Go's `%v` of a float64: the shortest digits, in `%e` form when the exponent is below -4 or
-/// at least 6 (`1e+06`, `1.5e-05`), else plain (`0.5`, `123456`).
-pub fn go_float(value: f64) -> String {
-    if value.is_nan() {
-        return "NaN".into();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    // Rust's `{:e}` gives the shortest round-trip digits: `1.5e-5`, `-2e0`.
-    let formatted = format!("{value:e}");
-    let (mantissa, exponent) = formatted
-        .split_once('e')
-        .expect("LowerExp always has an exponent");
-    let exponent: i32 = exponent.parse().expect("a decimal exponent");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let sign = if negative { "-" } else { "" };
-    if !(-4..6).contains(&exponent) {
-        let mut text = String::from(sign);
-        text.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            text.push('.');
-            text.push_str(&digits[1..]);
-        }
-        let exponent_sign = if exponent < 0 { '-' } else { '+' };
-        text.push_str(&format!("e{exponent_sign}{:02}", exponent.abs()));
-        return text;
-    }
-    let point = exponent + 1; // digits before the decimal point
-    let text = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat((-point) as usize))
-    } else if point as usize >= digits.len() {
-        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
-    } else {
-        let (int, frac) = digits.split_at(point as usize);
-        format!("{int}.{frac}")
-    };
-    format!("{sign}{text}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn floats_print_like_go() {
-        let cases = [
-            (0.5, "0.5"),
-            (2.5, "2.5"),
-            (1.0, "1"),
-            (0.0, "0"),
-            (-0.0, "-0"),
-            (123456.0, "123456"),
-            (1_000_000.0, "1e+06"),
-            (15_000_000.0, "1.5e+07"),
-            (1234567.0, "1.234567e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (0.000015, "1.5e-05"),
-            (-2.25, "-2.25"),
-            (1e100, "1e+100"),
-            (9.223372036854776e18, "9.223372036854776e+18"),
-            (0.1, "0.1"),
-            (100.5, "100.5"),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(go_float(value), expected, "{value}");
-        }
-    }
-
-    #[test]
-    fn values_print_like_go() {
-        assert_eq!(go_format(&json!("/tmp/workdir")), "/tmp/workdir");
-        assert_eq!(go_format(&json!(["numpy", "pandas"])), "[numpy pandas]");
-        assert_eq!(go_format(&json!(true)), "true");
-        assert_eq!(go_format(&json!(null)), "<nil>");
-        assert_eq!(go_format(&json!(2)), "2");
-        assert_eq!(go_format(&json!(1000000)), "1000000");
-        assert_eq!(go_format(&json!(1000000.0)), "1e+06");
-        assert_eq!(go_format(&json!(0.5)), "0.5");
-        assert_eq!(
-            go_format(&json!({"b": [1, 2.5, null], "a": {"y": "v", "x": false}})),
-            "map[a:map[x:false y:v] b:[1 2.5 <nil>]]"
-        );
-        assert_eq!(go_format(&json!({})), "map[]");
-        assert_eq!(go_format(&json!([])), "[]");
-        // Beyond int64 the Go server decodes a float64.
-        assert_eq!(
-            go_format(&serde_json::from_str::<Value>("18446744073709551615").unwrap()),
-            "1.8446744073709552e+19"
-        );
-    }
-
-    #[test]
-    fn job_info_tolerates_nulls_and_prints_like_go() {
-        let info: JobInfo = serde_json::from_value(json!({
-            "type": "SUBMISSION", "job_id": null, "submission_id": "s1", "driver_info": null,
-            "status": "RUNNING", "entrypoint": "sleep 1", "message": null, "error_type": null,
-            "start_time": 1700000000000u64, "end_time": null, "metadata": {"k": "v"},
-            "runtime_env": {"env_vars": {"A": "1"}}, "driver_agent_http_address": null
-        }))
-        .unwrap();
-        assert_eq!(
-            info.go_text(),
-            "&{<nil> map[k:v] map[env_vars:map[A:1]] RUNNING sleep 1  s1  1700000000000 0}"
-        );
-        assert!(!info.is_terminal());
-    }
 
     fn config(args: &[&str]) -> Config {
         let mut all = vec!["kuberay-apiserver"];
