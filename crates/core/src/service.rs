@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kuberay_api::proto::{self, ComputeTemplate};
 
 use crate::cluster::{self, ClusterSpecOptions};
+use crate::packed::Packed;
 use crate::{CoreError, crd, labels, names};
 
 const EMPTY_SERVICE: &str = "Service is empty, please input a valid payload.";
@@ -163,32 +164,38 @@ pub fn from_ray_service(
     service: &crd::RayService,
     events: Vec<proto::RayServiceEvent>,
 ) -> Result<proto::RayService, CoreError> {
-    ServiceView::of(service).map(|view| view.into_service(events))
+    convert_service(service, events)
 }
 
-/// A RayService as V1 shows it, converted once and kept without its events (its own and its
-/// active cluster's, which change on their own); [`ServiceView::with_events`] makes each answer.
+/// A RayService as V1 shows it, converted once and kept, encoded, without its events (its own
+/// and its active cluster's, which change on their own); [`ServiceView::with_events`] makes each
+/// answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceView {
-    service: proto::RayService,
-    active_cluster: Option<String>,
+    service: Packed<proto::RayService>,
+    name: Box<str>,
+    namespace: Box<str>,
+    active_cluster: Option<Box<str>>,
 }
 
 impl ServiceView {
     /// Converts `service` ([`from_ray_service`] without events).
     pub fn of(service: &crd::RayService) -> Result<Self, CoreError> {
+        let converted = convert_service(service, Vec::new())?;
         Ok(Self {
-            service: convert_service(service, Vec::new())?,
-            active_cluster: active_cluster_name(service),
+            service: Packed::pack(&converted),
+            name: converted.name.into(),
+            namespace: converted.namespace.into(),
+            active_cluster: active_cluster_name(service).map(Into::into),
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.service.name
+        &self.name
     }
 
     pub fn namespace(&self) -> &str {
-        &self.service.namespace
+        &self.namespace
     }
 
     /// The RayCluster serving the service now ([`active_cluster_name`]), whose events the
@@ -200,14 +207,11 @@ impl ServiceView {
     /// The answer for this service with `events` (converted by
     /// [`crate::events::service_events`]).
     pub fn with_events(&self, events: Vec<proto::RayServiceEvent>) -> proto::RayService {
-        self.clone().into_service(events)
-    }
-
-    fn into_service(mut self, events: Vec<proto::RayServiceEvent>) -> proto::RayService {
-        if let Some(status) = self.service.ray_service_status.as_mut() {
+        let mut service = self.service.unpack();
+        if let Some(status) = service.ray_service_status.as_mut() {
             status.ray_service_events = events;
         }
-        self.service
+        service
     }
 }
 

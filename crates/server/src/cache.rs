@@ -18,7 +18,7 @@
 //!   the same state.
 //! * **Views, not objects.** A cache keeps what reads need of each object, made once when the
 //!   object arrives ([`Cached::view`]: for RayClusters, RayJobs and RayServices their V1 answer
-//!   without events), not the object: a RayCluster's answer is a fraction of its pod templates.
+//!   without events, protobuf-encoded), not the object: a small fraction of its memory.
 //! * Objects that do not fit their type, or whose view cannot be made, are kept as
 //!   [`Entry::Invalid`]: lists leave them out, gets name them.
 
@@ -41,6 +41,7 @@ use kuberay_core::cluster::ClusterView;
 use kuberay_core::crd::{RayCluster, RayJob, RayService};
 use kuberay_core::job;
 use kuberay_core::labels;
+use kuberay_core::packed::Packed;
 use kuberay_core::scope::NamespaceScope;
 use kuberay_core::service::ServiceView;
 use serde::de::DeserializeOwned;
@@ -473,7 +474,7 @@ async fn run<K, V>(
 /// object they are about), in the served namespace or all.
 pub struct Caches {
     pub clusters: KindCache<RayCluster, ClusterView>,
-    pub jobs: KindCache<RayJob, proto::RayJob>,
+    pub jobs: KindCache<RayJob, Packed<proto::RayJob>>,
     pub services: KindCache<RayService, ServiceView>,
     pub templates: KindCache<ConfigMap>,
     pub cluster_events: KindCache<Event>,
@@ -623,13 +624,15 @@ impl Cached for RayCluster {
 }
 
 impl Cached for RayJob {
-    type View = proto::RayJob;
+    type View = Packed<proto::RayJob>;
 
-    fn view(object: &Self) -> Result<proto::RayJob, String> {
-        job::from_ray_job(object).map_err(|e| e.to_string())
+    fn view(object: &Self) -> Result<Packed<proto::RayJob>, String> {
+        job::from_ray_job(object)
+            .map(|job| Packed::pack(&job))
+            .map_err(|e| e.to_string())
     }
 
-    fn cache(caches: &Caches) -> &KindCache<Self, proto::RayJob> {
+    fn cache(caches: &Caches) -> &KindCache<Self, Packed<proto::RayJob>> {
         &caches.jobs
     }
 }

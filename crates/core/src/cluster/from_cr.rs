@@ -11,6 +11,7 @@ use super::{HEAD_CONTAINER, WORKER_CONTAINER, env, go_zero_time, volumes};
 use crate::CoreError;
 use crate::crd;
 use crate::labels;
+use crate::packed::Packed;
 
 /// Pod-template annotations hidden on read-back (set by this server, the operator or the CNI).
 const HIDDEN_ANNOTATIONS: [&str; 10] = [
@@ -46,58 +47,74 @@ pub fn from_ray_cluster(
     cluster: &crd::RayCluster,
     events: Vec<proto::ClusterEvent>,
 ) -> Result<proto::Cluster, CoreError> {
-    ClusterView::of(cluster).map(|view| view.into_cluster(events))
+    let (converted, prefix) = convert_cluster(cluster)?;
+    Ok(proto::Cluster {
+        events: named_events(&prefix, events),
+        ..converted
+    })
 }
 
-/// A RayCluster as V1 shows it, converted once and kept without its events (which change on
-/// their own); [`ClusterView::with_events`] makes each answer. Much smaller than the object.
+/// Events named `<prefix>-<id>`, as the Go server names a cluster's events.
+fn named_events(prefix: &str, events: Vec<proto::ClusterEvent>) -> Vec<proto::ClusterEvent> {
+    events
+        .into_iter()
+        .map(|event| proto::ClusterEvent {
+            name: format!("{prefix}-{}", event.id),
+            ..event
+        })
+        .collect()
+}
+
+/// A RayCluster as V1 shows it, converted once and kept, encoded, without its events (which
+/// change on their own); [`ClusterView::with_events`] makes each answer. A small fraction of
+/// the object's memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterView {
-    cluster: proto::Cluster,
+    cluster: Packed<proto::Cluster>,
+    name: Box<str>,
+    namespace: Box<str>,
+    state: Box<str>,
     /// The `ray.io/cluster-name` label, which prefixes the names of the cluster's events.
-    event_prefix: String,
+    event_prefix: Box<str>,
 }
 
 impl ClusterView {
     /// Converts `cluster` ([`from_ray_cluster`] without events).
     pub fn of(cluster: &crd::RayCluster) -> Result<Self, CoreError> {
-        convert_cluster(cluster)
+        let (cluster, prefix) = convert_cluster(cluster)?;
+        Ok(ClusterView {
+            cluster: Packed::pack(&cluster),
+            name: cluster.name.into(),
+            namespace: cluster.namespace.into(),
+            state: cluster.cluster_state.into(),
+            event_prefix: prefix.into(),
+        })
     }
 
     pub fn name(&self) -> &str {
-        &self.cluster.name
+        &self.name
     }
 
     pub fn namespace(&self) -> &str {
-        &self.cluster.namespace
+        &self.namespace
     }
 
     /// The operator's state of the cluster (`status.state`), empty when it has none.
     pub fn state(&self) -> &str {
-        &self.cluster.cluster_state
+        &self.state
     }
 
     /// The answer for this cluster with `events` (converted by [`crate::events::cluster_events`]).
     pub fn with_events(&self, events: Vec<proto::ClusterEvent>) -> proto::Cluster {
-        self.clone().into_cluster(events)
-    }
-
-    fn into_cluster(self, events: Vec<proto::ClusterEvent>) -> proto::Cluster {
-        let prefix = self.event_prefix;
         proto::Cluster {
-            events: events
-                .into_iter()
-                .map(|event| proto::ClusterEvent {
-                    name: format!("{prefix}-{}", event.id),
-                    ..event
-                })
-                .collect(),
-            ..self.cluster
+            events: named_events(&self.event_prefix, events),
+            ..self.cluster.unpack()
         }
     }
 }
 
-fn convert_cluster(cluster: &crd::RayCluster) -> Result<ClusterView, CoreError> {
+/// The cluster without events, and the prefix of its events' names.
+fn convert_cluster(cluster: &crd::RayCluster) -> Result<(proto::Cluster, String), CoreError> {
     let crd::RayCluster {
         api_version: _,
         kind: _,
@@ -141,10 +158,7 @@ fn convert_cluster(cluster: &crd::RayCluster) -> Result<ClusterView, CoreError> 
         events: Vec::new(),
         service_endpoint: super::service_endpoints(status.as_ref()),
     };
-    Ok(ClusterView {
-        cluster,
-        event_prefix: label(labels::CLUSTER_NAME),
-    })
+    Ok((cluster, label(labels::CLUSTER_NAME)))
 }
 
 /// The embedded spec back (used by jobs/services too).

@@ -7,6 +7,7 @@ use kuberay_api::proto::{
     ListAllRayJobsResponse, ListRayJobsRequest, ListRayJobsResponse, RayJob,
 };
 use kuberay_core::crd;
+use kuberay_core::packed::Packed;
 use kuberay_core::{cluster, job};
 
 use kuberay_core::scope::NamespaceScope;
@@ -88,7 +89,7 @@ impl Jobs {
             .read(&name, &namespace)
             .await
             .map_err(|e| e.wrap("Get cluster failed."))?;
-        Ok(RayJob::clone(&job.view))
+        Ok(job.view.unpack())
     }
 
     pub async fn list(&self, request: ListRayJobsRequest) -> Result<ListRayJobsResponse, ApiError> {
@@ -147,11 +148,11 @@ impl Jobs {
                     })
                     .wrap("List jobs failed.")
                 })?;
-        let jobs = items.iter().map(|job| RayJob::clone(job)).collect();
+        let jobs = items.iter().map(|job| job.unpack()).collect();
         Ok((jobs, next))
     }
 
-    async fn read(&self, name: &str, namespace: &str) -> Result<Held<RayJob>, ApiError> {
+    async fn read(&self, name: &str, namespace: &str) -> Result<Held<Packed<RayJob>>, ApiError> {
         self.io.read::<crd::RayJob>(namespace, name, &TEXTS).await
     }
 }
