@@ -595,17 +595,28 @@ class Bench:
             s.start()
             time.sleep(1)
             before = s.status()
+            store = None
+            if "--watch-cache=false" in s.label:
+                # The embedded store keeps in memory what it has read: what it holds once all the
+                # clusters were read (a direct LIST through this process's own Kubernetes API),
+                # the part of the caches-on server's memory that is not the caches'.
+                self.timed_lists(kube, f"/apis/ray.io/v1/namespaces/{ns}/rayclusters", key="items")
+                time.sleep(SETTLE_S)
+                store = s.status()["VmRSS"]
             times, size = self.timed_lists(s.http, path, key="clusters")
             after = s.status()
+            time.sleep(SETTLE_S)
+            settled = s.status()["VmRSS"]
             log(f"big | {s.label}: ready in {s.ready_s:.2f}s, LIST {statistics.median(times):.3f}s "
-                f"({size / 1e6:.1f} MB), RSS {before['VmRSS']:.0f} -> {after['VmRSS']:.0f} MiB")
+                f"({size / 1e6:.1f} MB), RSS {before['VmRSS']:.0f} -> {after['VmRSS']:.0f} MiB, "
+                f"{settled:.0f} MiB {SETTLE_S} s later")
             g = ghz(self.ghz_bin, s.grpc, None, "proto.ClusterService.ListCluster", {"namespace": ns}, 1,
                     count=o.list_repeats)
             grpc = g["average"] / 1e3 if g["ok"] == o.list_repeats else "failed: %s" % "; ".join(
                 f"{k} ({v})" for k, v in g["errors"].items())
             rows.append({"label": s.label, "ready": s.ready_s, "rss_ready": before["VmRSS"],
                          "list": times, "bytes": size, "rss_after": after["VmRSS"], "hwm": s.status()["VmHWM"],
-                         "grpc": grpc})
+                         "grpc": grpc, "rss_settled": settled, "rss_store": store})
         times, size = self.timed_lists(kube, f"/apis/ray.io/v1/namespaces/{ns}/rayclusters?labelSelector="
                                        + urllib.parse.quote(MANAGED), key="items")
         rows.append({"label": "direct (embedded Kubernetes API)", "list": times, "bytes": size})
@@ -688,6 +699,10 @@ class Bench:
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+# Seconds to wait for memory to be handed back (the server trims its heaps every 5 s).
+SETTLE_S = 6
 
 
 def pct(sorted_values, p):
@@ -918,20 +933,21 @@ def report(b):
                     f"200, from the process's start), VmRSS (from /proc) 1 s after ready and after {o.list_repeats} "
                     f"LISTs of the namespace over HTTP (one connection; the time is their median), VmHWM after "
                     f"those and {o.list_repeats} gRPC LISTs (ghz; their average time). Direct: the same LIST with "
-                    f"the label selector. Go: its V1 LIST, at most {o.go_list_timeout:g} s.")
+                    f"the label selector. Go: its V1 LIST, at most {o.go_list_timeout:g} s. *Settled*: VmRSS "
+                    f"{SETTLE_S} s after the HTTP LISTs.")
                 add("")
                 add("| target | time to ready (s) | RSS before (MiB) | LIST HTTP (s) | response MB | "
-                    "RSS after the HTTP LISTs (MiB) | VmHWM at the end (MiB) | LIST gRPC (s) |")
-                add("|---|---:|---:|---:|---:|---:|---:|---:|")
+                    "RSS after the HTTP LISTs (MiB) | settled (MiB) | VmHWM at the end (MiB) | LIST gRPC (s) |")
+                add("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
                 def f(v, fmt):
                     return fmt % v if isinstance(v, (int, float)) else (v or "–")
                 for r in b.big_rows:
                     if "error" in r:
-                        add(f"| {r['label']} | failed: {r['error'][:200]} |  |  |  |  |  |  |")
+                        add(f"| {r['label']} | failed: {r['error'][:200]} |  |  |  |  |  |  |  |")
                         continue
                     add(f"| {r['label']} | {f(r.get('ready'), '%.2f')} | {f(r.get('rss_ready'), '%.0f')} | "
                         f"{statistics.median(r['list']):.3f} | {r['bytes'] / 1e6:.1f} | {f(r.get('rss_after'), '%.0f')} | "
-                        f"{f(r.get('hwm'), '%.0f')} | {f(r.get('grpc'), '%.3f')} |")
+                        f"{f(r.get('rss_settled'), '%.0f')} | {f(r.get('hwm'), '%.0f')} | {f(r.get('grpc'), '%.3f')} |")
                 for r in b.big_rows:
                     if not r["label"].startswith("ours") or "error" in r:
                         continue
@@ -940,8 +956,19 @@ def report(b):
                             continue
                         add(f"| **{r['label']} / {x['label']}** |  |  | "
                             f"{ratio(statistics.median(r['list']), statistics.median(x['list']))} | "
-                            f"{ratio(r['bytes'], x['bytes'])} |  |  |  |")
+                            f"{ratio(r['bytes'], x['bytes'])} |  |  |  |  |")
                 add("")
+                store = next((r["rss_store"] for r in b.big_rows if r.get("rss_store")), None)
+                cached = next((r for r in b.big_rows if "--watch-cache=true" in r["label"] and "error" not in r), None)
+                direct = next((r for r in b.big_rows if r["label"].startswith("direct")), None)
+                if store and cached and direct:
+                    share = cached["rss_ready"] - store
+                    add(f"The embedded store runs in the same process and keeps what it has read: with caches off "
+                        f"and every cluster read once (a direct LIST), the process holds {store:.0f} MiB. The "
+                        f"watch caches' share of the caches-on server (RSS before, less that) is about "
+                        f"{share:.0f} MiB, {share * 1048576 / direct['bytes']:.1f}x the clusters' JSON "
+                        f"({direct['bytes'] / 1e6:.1f} MB, the direct LIST).")
+                    add("")
     if o.kubeconfig and getattr(b, "real_ready", None):
         add("#### Real cluster: start-up")
         add("")

@@ -2,6 +2,7 @@ use kuberay_apiserver::Config;
 
 fn main() -> anyhow::Result<()> {
     give_large_buffers_back();
+    give_free_memory_back();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -21,6 +22,31 @@ fn give_large_buffers_back() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
+}
+
+/// How often the allocator's free memory is handed back to the kernel.
+const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Hands the memory glibc's heaps hold free back to the kernel every [`TRIM_INTERVAL`]. Freed
+/// small allocations (the objects decoded while a watch cache lists, the messages of a large
+/// answer) otherwise stay resident in the heaps of the threads that made them, so the server
+/// stays at its peak after a large list instead of returning to what it holds.
+fn give_free_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    std::thread::Builder::new()
+        .name("memory-trim".into())
+        .spawn(|| {
+            loop {
+                std::thread::sleep(TRIM_INTERVAL);
+                // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the
+                // kernel; it takes the heaps' locks like any allocation.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+            }
+        })
+        .map(drop)
+        .unwrap_or_else(|error| eprintln!("memory-trim thread not started: {error}"));
 }
 
 async fn run() -> anyhow::Result<()> {
