@@ -117,6 +117,20 @@ pub struct Config {
     )]
     pub dashboard_url_template: Option<String>,
 
+    /// Token every API call must present (`Authorization: <token>` or `Authorization: Bearer
+    /// <token>`; gRPC metadata `authorization`). Unset: no authentication, as the Go server.
+    #[arg(
+        long = "auth-token",
+        env = "KUBERAY_APISERVER_AUTH_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "auth_token_file"
+    )]
+    pub auth_token: Option<String>,
+
+    /// A file holding the token of `--auth-token` (surrounding whitespace ignored).
+    #[arg(long = "auth-token-file", env = "KUBERAY_APISERVER_AUTH_TOKEN_FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
     /// Token sent to Ray dashboards that enforce token authentication (`RAY_AUTH_MODE=token`).
     #[arg(
         long = "ray-auth-token",

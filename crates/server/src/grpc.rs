@@ -11,6 +11,7 @@ use tonic::Status;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
+use crate::auth::{self, SharedToken};
 use crate::listen::{self, HttpService};
 
 use crate::calls::Calls;
@@ -110,7 +111,11 @@ pub fn router(
 /// The gRPC port's handler: `routes` behind what tonic's own server would add (the client's
 /// `grpc-timeout`), the body deadline of [`listen::body_deadline`] (reflection streams, which
 /// stay open between requests, are exempt) and grpc-go's code for messages over the limit.
-pub fn service(routes: tonic::service::Routes, call_timeout: Duration) -> HttpService {
+pub fn service(
+    routes: tonic::service::Routes,
+    call_timeout: Duration,
+    token: Option<SharedToken>,
+) -> HttpService {
     let inner: HttpService =
         BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_response(
             routes,
@@ -118,7 +123,14 @@ pub fn service(routes: tonic::service::Routes, call_timeout: Duration) -> HttpSe
         ));
     let inner = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<Body>| {
         let inner = inner.clone();
+        let token = token.clone();
         async move {
+            if let Some(token) = token
+                && !auth::open_grpc_path(request.uri().path())
+                && !token.accepts(request.headers().get(http::header::AUTHORIZATION))
+            {
+                return Ok(Status::unauthenticated(auth::REFUSED).into_http::<Body>());
+            }
             let response = match client_timeout(request.headers()) {
                 // Like tonic's server: the client's deadline ends the call.
                 Some(timeout) => {

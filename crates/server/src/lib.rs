@@ -1,6 +1,7 @@
 //! The KubeRay API server: wiring of configuration, backend, services and both transports.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod backend;
 pub mod cache;
 pub mod calls;
@@ -89,6 +90,13 @@ impl RunningServer {
 
 /// Connects the backend, binds both listeners and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let token = auth::SharedToken::configured(
+        config.auth_token.as_deref(),
+        config.auth_token_file.as_deref(),
+    )?;
+    if token.is_some() {
+        tracing::info!("API calls must present the authentication token");
+    }
     let backend = backend::connect(&config).await?;
     if !config.enable_api_server_v2 {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
@@ -158,6 +166,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         gateway,
         v2,
         Some(config.cors_allow_origin.as_str()),
+        token.clone(),
     );
 
     let grpc_listener = TcpListener::bind(config.rpc_address)
@@ -208,7 +217,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
 
     {
-        let service = grpc::service(grpc_routes, config.grpc_timeout);
+        let service = grpc::service(grpc_routes, config.grpc_timeout, token);
         let stop = stop.clone();
         tasks.spawn(async move {
             listen::serve("gRPC", grpc_listener, service, true, limits, stop)

@@ -1,6 +1,7 @@
 //! CORS for the API routes, with the behaviour of the Go server's CORS handler: one allowed origin
 //! (`*` for any, or a pattern with one `*`), methods GET/POST/PUT/PATCH/DELETE/OPTIONS, the simple
-//! request headers, preflights answered 204 without reaching the API.
+//! request headers (and `Authorization` when calls must present a token), preflights answered 204
+//! without reaching the API.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -54,7 +55,12 @@ impl AllowedOrigin {
     }
 }
 
-pub async fn cors(State(allowed): State<AllowedOrigin>, request: Request, next: Next) -> Response {
+/// `with_authorization`: calls must present a token, so browsers may send `Authorization`.
+pub async fn cors(
+    State((allowed, with_authorization)): State<(AllowedOrigin, bool)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let origin = header_text(request.headers(), header::ORIGIN);
     let requested_method = header_text(request.headers(), header::ACCESS_CONTROL_REQUEST_METHOD);
 
@@ -74,7 +80,10 @@ pub async fn cors(State(allowed): State<AllowedOrigin>, request: Request, next: 
             list.split(',')
                 .map(|h| h.trim().to_ascii_lowercase())
                 .filter(|h| !h.is_empty())
-                .all(|h| ALLOWED_HEADERS.contains(&h.as_str()))
+                .all(|h| {
+                    ALLOWED_HEADERS.contains(&h.as_str())
+                        || (with_authorization && h == "authorization")
+                })
         });
         if let Some(origin) = origin.filter(|o| allowed.allows(o))
             && ALLOWED_METHODS.contains(&method.as_str())

@@ -21,6 +21,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tonic::Code;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::auth::{self, SharedToken};
 use crate::error::error_response;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
@@ -45,7 +46,10 @@ pub fn router(
     gateway: Gateway,
     v2: Option<V2>,
     cors_allow_origin: Option<&str>,
+    token: Option<SharedToken>,
 ) -> Router {
+    let v2_enabled = v2.is_some();
+    let with_token = token.is_some();
     let mut api = Router::new().fallback(any(move |request: Request| {
         let gateway = gateway.clone();
         let v2 = v2.clone();
@@ -60,9 +64,16 @@ pub fn router(
             gateway.handle(request).await
         }
     }));
+    // Inside CORS: a browser's preflight carries no credentials and is answered before this.
+    if let Some(token) = token {
+        api = api.layer(middleware::from_fn_with_state(
+            (token, v2_enabled),
+            require_token,
+        ));
+    }
     if let Some(origin) = cors_allow_origin.filter(|o| !o.is_empty()) {
         api = api.layer(middleware::from_fn_with_state(
-            cors::AllowedOrigin::parse(origin),
+            (cors::AllowedOrigin::parse(origin), with_token),
             cors::cors,
         ));
     }
@@ -103,6 +114,27 @@ pub fn router(
                 "Internal Server Error",
             )
         }))
+}
+
+/// Refuses an API call without the token: 401, in the V1 gateway's shape or, on a V2 path, as
+/// kube-apiserver refuses a call.
+async fn require_token(
+    State((token, v2_enabled)): State<(SharedToken, bool)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if token.accepts(request.headers().get(header::AUTHORIZATION)) {
+        return next.run(request).await;
+    }
+    if v2_enabled && crate::v2::serves(request.uri().path()) {
+        crate::v2::kube_status(StatusCode::UNAUTHORIZED, "Unauthorized", auth::REFUSED)
+    } else {
+        error_response(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            auth::REFUSED,
+        )
+    }
 }
 
 async fn healthz(State(state): State<HttpState>) -> Response {

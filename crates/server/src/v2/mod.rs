@@ -100,6 +100,11 @@ fn decode(segment: &str) -> String {
         .into_owned()
 }
 
+/// Whether `path` is one V2 serves (for any method).
+pub(crate) fn serves(path: &str) -> bool {
+    route(&Method::GET, path).is_some()
+}
+
 fn route(method: &Method, path: &str) -> Option<Route> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     match segments.as_slice() {
@@ -242,7 +247,7 @@ fn is_watch(uri: &Uri) -> bool {
 }
 
 /// A Kubernetes `Status` answer, as kube-apiserver writes its own failures.
-fn kube_status(status: StatusCode, reason: &str, message: &str) -> Response {
+pub(crate) fn kube_status(status: StatusCode, reason: &str, message: &str) -> Response {
     let body = serde_json::json!({
         "kind": "Status",
         "apiVersion": "v1",
