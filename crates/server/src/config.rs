@@ -131,6 +131,23 @@ pub struct Config {
     #[arg(long = "auth-token-file", env = "KUBERAY_APISERVER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 
+    /// PEM certificate chain to serve TLS with on both ports (with `--tls-key-file`); reloaded
+    /// when it changes.
+    #[arg(long = "tls-cert-file", env = "KUBERAY_APISERVER_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// PEM private key of `--tls-cert-file`.
+    #[arg(long = "tls-key-file", env = "KUBERAY_APISERVER_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// PEM CA certificates: clients must present a certificate signed by one of them (mutual
+    /// TLS). Needs `--tls-cert-file`.
+    #[arg(
+        long = "tls-client-ca-file",
+        env = "KUBERAY_APISERVER_TLS_CLIENT_CA_FILE"
+    )]
+    pub tls_client_ca_file: Option<PathBuf>,
+
     /// Token sent to Ray dashboards that enforce token authentication (`RAY_AUTH_MODE=token`).
     #[arg(
         long = "ray-auth-token",
@@ -200,6 +217,23 @@ impl Config {
     }
 
     /// The embedded store's directory: `--data-dir`, else the per-user data directory.
+    /// The TLS files, when a certificate is configured; a key without a certificate (or the
+    /// reverse), or a client CA without either, is an error.
+    pub fn tls_files(&self) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca_file.clone(),
+            })),
+            (None, None) if self.tls_client_ca_file.is_none() => Ok(None),
+            (None, None) => {
+                anyhow::bail!("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
+            }
+            _ => anyhow::bail!("--tls-cert-file and --tls-key-file go together"),
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
             return dir.clone();

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod readiness;
 pub mod rpcs;
 pub mod services;
+pub mod tls;
 pub mod v2;
 
 use std::net::SocketAddr;
@@ -97,6 +98,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if token.is_some() {
         tracing::info!("API calls must present the authentication token");
     }
+    let tls = tls::Tls::load(config.tls_files()?)?;
     let backend = backend::connect(&config).await?;
     if !config.enable_api_server_v2 {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
@@ -179,6 +181,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let http_address = http_listener.local_addr()?;
 
     let mut tasks = JoinSet::new();
+    let (http_tls, grpc_tls) = match tls {
+        Some(tls) => {
+            let acceptors = (Some(tls.http()), Some(tls.grpc()));
+            tracing::info!("serving TLS on both ports");
+            tls.watch(stop.clone());
+            acceptors
+        }
+        None => (None, None),
+    };
     let limits = listen::Limits::from_config(&config);
     tracing::info!(
         "connection limits: {} connections per port, header read timeout {:?}, idle timeout {:?}",
@@ -207,6 +218,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 service,
                 false,
                 limits,
+                None,
                 stop,
             )
             .await
@@ -220,7 +232,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let service = grpc::service(grpc_routes, config.grpc_timeout, token);
         let stop = stop.clone();
         tasks.spawn(async move {
-            listen::serve("gRPC", grpc_listener, service, true, limits, stop)
+            listen::serve("gRPC", grpc_listener, service, true, limits, grpc_tls, stop)
                 .await
                 .context("gRPC listener")
         });
@@ -235,9 +247,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         );
         let stop = stop.clone();
         tasks.spawn(async move {
-            listen::serve("HTTP", http_listener, service, false, limits, stop)
-                .await
-                .context("HTTP listener")
+            listen::serve(
+                "HTTP",
+                http_listener,
+                service,
+                false,
+                limits,
+                http_tls,
+                stop,
+            )
+            .await
+            .context("HTTP listener")
         });
     }
     {

@@ -63,6 +63,7 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 use crate::Config;
+use crate::tls::Acceptor;
 
 /// The request handler of a listener.
 pub type HttpService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
@@ -157,6 +158,7 @@ pub async fn serve(
     service: HttpService,
     http2_only: bool,
     limits: Limits,
+    tls: Option<Acceptor>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let builder = builder(&limits, http2_only);
@@ -207,8 +209,34 @@ pub async fn serve(
         let builder = builder.clone();
         let service = service.clone();
         let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            run_connection(stream, builder, service, &conn, &limits, http2_only, &stop).await;
+            match tls {
+                None => {
+                    run_connection(stream, builder, service, &conn, &limits, http2_only, &stop)
+                        .await
+                }
+                // The handshake counts as the start of the first request: it must end within
+                // the header read timeout.
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+                    let handshake = acceptor.accept(stream);
+                    tokio::select! {
+                        outcome = tokio::time::timeout(limits.header_read_timeout, handshake) => {
+                            match outcome {
+                                Ok(Ok(stream)) => run_connection(
+                                    stream, builder, service, &conn, &limits, http2_only, &stop,
+                                )
+                                .await,
+                                Ok(Err(error)) => tracing::debug!("{name}: TLS handshake failed: {error}"),
+                                Err(_) => tracing::debug!("{name}: TLS handshake timed out"),
+                            }
+                        }
+                        () = conn.evict.cancelled() => {}
+                        () = stop.cancelled() => {}
+                    }
+                }
+            }
             table.release(&conn);
         });
     }
@@ -258,15 +286,17 @@ fn earliest(
 }
 
 /// Serves one connection and enforces its deadlines.
-async fn run_connection(
-    stream: tokio::net::TcpStream,
+async fn run_connection<S>(
+    stream: S,
     builder: Builder<TokioExecutor>,
     service: HttpService,
     conn: &Arc<Conn>,
     limits: &Limits,
     http2_only: bool,
     stop: &CancellationToken,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let accepted = Instant::now();
     let first_request_deadline = if conn.reserve {
         Some(accepted + RESERVE_FIRST_REQUEST)
