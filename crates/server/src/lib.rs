@@ -164,6 +164,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 caches.clone(),
             )),
             local_swagger_path: config.local_swagger_path.clone(),
+            token_required: token.is_some(),
         },
         gateway,
         v2,

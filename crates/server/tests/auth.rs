@@ -140,6 +140,22 @@ async fn http_calls_need_the_token_and_a_refused_call_changes_nothing() {
     .await;
     assert_eq!(status, 200, "the refused delete deleted nothing");
 
+    // The Swagger documents declare the token, so that Swagger UI offers to send it.
+    let (_, document) = call(
+        &server,
+        Method::GET,
+        "/swagger/kuberay_api.swagger.json",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        document["securityDefinitions"]["token"]["name"],
+        "Authorization"
+    );
+    assert_eq!(document["security"], json!([{"token": []}]));
+    assert!(document["paths"].as_object().is_some_and(|p| !p.is_empty()));
+
     // Open: liveness, readiness, metrics, the Swagger documents and UI.
     for path in [
         "/healthz",

@@ -37,6 +37,9 @@ pub struct HttpState {
     pub readiness: Arc<Readiness>,
     /// Directory that overrides the built-in Swagger documents.
     pub local_swagger_path: Option<PathBuf>,
+    /// API calls must present a token: the Swagger documents say so, so that Swagger UI offers
+    /// to send one.
+    pub token_required: bool,
 }
 
 /// Assembles the HTTP router. With `v2`, V2 paths are served by the proxy before the V1 gateway
@@ -218,12 +221,36 @@ async fn swagger_file(State(state): State<HttpState>, Path(path): Path<String>) 
             None => return not_found_text(),
         },
     };
+    let body = if state.token_required {
+        with_token_security(body)
+    } else {
+        body
+    };
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// A Swagger 2.0 document that declares the token in `Authorization` for every operation (Swagger
+/// UI then shows "Authorize"); a document that is not a JSON object is left as it is.
+fn with_token_security(document: Vec<u8>) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_slice(&document) else {
+        return document;
+    };
+    object.insert(
+        "securityDefinitions".into(),
+        serde_json::json!({"token": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "The server's token (--auth-token), as it is or as `Bearer <token>`.",
+        }}),
+    );
+    object.insert("security".into(), serde_json::json!([{"token": []}]));
+    serde_json::to_vec(&object).unwrap_or(document)
 }
 
 async fn swagger_ui_file(
