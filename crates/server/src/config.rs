@@ -127,6 +127,11 @@ pub struct Config {
     )]
     pub auth_token: Option<String>,
 
+    /// With `--auth-token`: `/metrics` needs the token too (by default it stays open, like the
+    /// health endpoints).
+    #[arg(long = "auth-metrics", env = "KUBERAY_APISERVER_AUTH_METRICS", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
+    pub auth_metrics: bool,
+
     /// A file holding the token of `--auth-token` (surrounding whitespace ignored).
     #[arg(long = "auth-token-file", env = "KUBERAY_APISERVER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,

@@ -170,6 +170,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         v2,
         Some(config.cors_allow_origin.as_str()),
         token.clone(),
+        config.auth_metrics,
     );
 
     let grpc_listener = TcpListener::bind(config.rpc_address)

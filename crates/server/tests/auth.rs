@@ -291,3 +291,16 @@ async fn a_browser_may_send_the_token() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn metrics_need_the_token_when_asked() {
+    let flag = format!("--auth-token={TOKEN}");
+    let server = TestServer::start_with(&[&flag, "--auth-metrics"]).await;
+    let (status, _) = call(&server, Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, 401);
+    let (status, body) = call(&server, Method::GET, "/metrics", Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    assert!(body.as_str().unwrap().contains("grpc_server_started_total"));
+    let (status, _) = call(&server, Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200);
+}

@@ -50,9 +50,17 @@ pub fn router(
     v2: Option<V2>,
     cors_allow_origin: Option<&str>,
     token: Option<SharedToken>,
+    protect_metrics: bool,
 ) -> Router {
     let v2_enabled = v2.is_some();
     let with_token = token.is_some();
+    let metrics_route = match token.clone().filter(|_| protect_metrics) {
+        Some(token) => any(metrics).layer(middleware::from_fn_with_state(
+            (token, false),
+            require_token,
+        )),
+        None => any(metrics),
+    };
     let mut api = Router::new().fallback(any(move |request: Request| {
         let gateway = gateway.clone();
         let v2 = v2.clone();
@@ -93,7 +101,7 @@ pub fn router(
     Router::new()
         .route("/healthz", any(healthz))
         .route("/readyz", any(readyz))
-        .route("/metrics", any(metrics))
+        .route("/metrics", metrics_route)
         .route("/swagger/{*path}", get(swagger_file))
         .route("/swagger-ui", any(|| async { redirect("/swagger-ui/") }))
         .route(
