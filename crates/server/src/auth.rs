@@ -14,6 +14,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use http::HeaderValue;
 use subtle::ConstantTimeEq;
+use tonic::Code;
+
+use crate::access::{Identity, KubernetesAccess};
+use crate::error::ApiError;
 
 /// What a refused call is told (the sidecar's gRPC text).
 pub const REFUSED: &str = "Request unauthorized";
@@ -70,6 +74,29 @@ impl SharedToken {
             .map(|_| value[7..].trim_ascii_start());
         let matches = |presented: &[u8]| bool::from(presented.ct_eq(&self.0));
         matches(value) | bearer.is_some_and(matches)
+    }
+}
+
+/// How calls are authenticated: a shared token, or the cluster's TokenReview (then every call
+/// also carries the caller's [`Identity`] for authorization).
+#[derive(Clone)]
+pub enum Authenticator {
+    Token(SharedToken),
+    Kubernetes(Arc<KubernetesAccess>),
+}
+
+impl Authenticator {
+    /// Checks a call's `Authorization`: `Ok` with the caller in the Kubernetes mode, an
+    /// UNAUTHENTICATED (or, when the review cannot be made, UNAVAILABLE) error otherwise.
+    pub async fn check(
+        &self,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Option<Arc<Identity>>, ApiError> {
+        match self {
+            Authenticator::Token(token) if token.accepts(authorization) => Ok(None),
+            Authenticator::Token(_) => Err(ApiError::with_code(Code::Unauthenticated, REFUSED)),
+            Authenticator::Kubernetes(access) => access.authenticate(authorization).await.map(Some),
+        }
     }
 }
 

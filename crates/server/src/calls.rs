@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tonic::Code;
 
+use crate::access::{Identity, KubernetesAccess, Rule};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -17,11 +18,44 @@ use crate::metrics::Metrics;
 pub struct Calls {
     metrics: Arc<Metrics>,
     timeout: Duration,
+    access: Option<Arc<KubernetesAccess>>,
 }
 
 impl Calls {
     pub fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
-        Self { metrics, timeout }
+        Self {
+            metrics,
+            timeout,
+            access: None,
+        }
+    }
+
+    /// Authorizes every call with `access` ([`Self::authorize`]).
+    pub fn with_access(mut self, access: Option<Arc<KubernetesAccess>>) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// Whether the caller may make a call that needs `rule` in `namespace` (everything is
+    /// allowed without `--kubernetes-auth`). A call that reached here without a caller is
+    /// refused.
+    pub async fn authorize(
+        &self,
+        identity: Option<&Arc<Identity>>,
+        rule: Rule,
+        namespace: &str,
+    ) -> Result<(), ApiError> {
+        let Some(access) = &self.access else {
+            return Ok(());
+        };
+        let Some(identity) = identity else {
+            return Err(ApiError::with_code(
+                Code::Unauthenticated,
+                crate::auth::REFUSED,
+            ));
+        };
+        // On the heap: the review's future is large, and this one is part of every call's.
+        Box::pin(access.authorize(identity, rule, namespace)).await
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

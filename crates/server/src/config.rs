@@ -132,6 +132,13 @@ pub struct Config {
     #[arg(long = "auth-metrics", env = "KUBERAY_APISERVER_AUTH_METRICS", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool)]
     pub auth_metrics: bool,
 
+    /// Authenticate callers with the cluster's TokenReview (`Authorization: Bearer <token>`) and
+    /// authorize every V1 call with a SubjectAccessReview as the caller; V2 calls go to
+    /// Kubernetes as the caller (impersonation). Needs `create` on tokenreviews and
+    /// subjectaccessreviews, and `impersonate` on users, groups and uids.
+    #[arg(long = "kubernetes-auth", env = "KUBERAY_APISERVER_KUBERNETES_AUTH", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool, conflicts_with_all = ["auth_token", "auth_token_file"])]
+    pub kubernetes_auth: bool,
+
     /// A file holding the token of `--auth-token` (surrounding whitespace ignored).
     #[arg(long = "auth-token-file", env = "KUBERAY_APISERVER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,

@@ -11,7 +11,7 @@ use tonic::Status;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
-use crate::auth::{self, SharedToken};
+use crate::auth::{self, Authenticator};
 use crate::listen::{self, HttpService};
 
 use crate::calls::Calls;
@@ -114,7 +114,7 @@ pub fn router(
 pub fn service(
     routes: tonic::service::Routes,
     call_timeout: Duration,
-    token: Option<SharedToken>,
+    auth: Option<Authenticator>,
 ) -> HttpService {
     let inner: HttpService =
         BoxCloneSyncService::new(ServiceExt::<http::Request<Body>>::map_response(
@@ -123,13 +123,24 @@ pub fn service(
         ));
     let inner = BoxCloneSyncService::new(tower::service_fn(move |request: http::Request<Body>| {
         let inner = inner.clone();
-        let token = token.clone();
+        let auth = auth.clone();
         async move {
-            if let Some(token) = token
+            let mut request = request;
+            if let Some(auth) = auth
                 && !auth::open_grpc_path(request.uri().path())
-                && !token.accepts(request.headers().get(http::header::AUTHORIZATION))
             {
-                return Ok(Status::unauthenticated(auth::REFUSED).into_http::<Body>());
+                match auth
+                    .check(request.headers().get(http::header::AUTHORIZATION))
+                    .await
+                {
+                    Ok(Some(identity)) => {
+                        request.extensions_mut().insert(identity);
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        return Ok(Status::new(error.code(), error.message()).into_http::<Body>());
+                    }
+                }
             }
             let response = match client_timeout(request.headers()) {
                 // Like tonic's server: the client's deadline ends the call.

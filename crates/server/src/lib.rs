@@ -1,6 +1,7 @@
 //! The KubeRay API server: wiring of configuration, backend, services and both transports.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod auth;
 pub mod backend;
 pub mod cache;
@@ -95,11 +96,24 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.auth_token.as_deref(),
         config.auth_token_file.as_deref(),
     )?;
-    if token.is_some() {
-        tracing::info!("API calls must present the authentication token");
-    }
     let tls = tls::Tls::load(config.tls_files()?)?;
     let backend = backend::connect(&config).await?;
+    let access = config
+        .kubernetes_auth
+        .then(|| Arc::new(access::KubernetesAccess::new(backend.client.clone())));
+    let auth = match (token, &access) {
+        (Some(token), _) => {
+            tracing::info!("API calls must present the authentication token");
+            Some(auth::Authenticator::Token(token))
+        }
+        (None, Some(access)) => {
+            tracing::info!(
+                "API calls are authenticated with TokenReview and authorized with SubjectAccessReview"
+            );
+            Some(auth::Authenticator::Kubernetes(access.clone()))
+        }
+        (None, None) => None,
+    };
     if !config.enable_api_server_v2 {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
     }
@@ -109,7 +123,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.grpc_max_receive_bytes as usize,
     ));
     let metrics = Arc::new(Metrics::new());
-    let calls = Calls::new(metrics.clone(), config.grpc_timeout);
+    let calls = Calls::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
     let dashboards =
         dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
     let scope = config.namespace_scope();
@@ -164,12 +178,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 caches.clone(),
             )),
             local_swagger_path: config.local_swagger_path.clone(),
-            token_required: token.is_some(),
+            token_required: auth.is_some(),
         },
         gateway,
         v2,
         Some(config.cors_allow_origin.as_str()),
-        token.clone(),
+        auth.clone(),
         config.auth_metrics,
     );
 
@@ -231,7 +245,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
 
     {
-        let service = grpc::service(grpc_routes, config.grpc_timeout, token);
+        let service = grpc::service(grpc_routes, config.grpc_timeout, auth);
         let stop = stop.clone();
         tasks.spawn(async move {
             listen::serve("gRPC", grpc_listener, service, true, limits, grpc_tls, stop)

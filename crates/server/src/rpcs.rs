@@ -1,10 +1,12 @@
 //! Every RPC of the API, declared once.
 //!
 //! The table below names, for each served method, its service, the tonic trait method, its
-//! request and answer types and the service-layer handler. From it come the gRPC services (the
+//! request and answer types, the service-layer handler and what it needs in Kubernetes RBAC terms
+//! ([`Rule`]: verb and resource, in the request's namespace). From it come the gRPC services (the
 //! tonic traits implemented on [`GrpcApi`]), the HTTP gateway's calls ([`call_json`]; the HTTP
-//! routes themselves come from the protos' `google.api.http` options) and the metrics series
-//! ([`RPCS`]). Every call, either way, runs through [`Calls`] (deadline, metrics, logging).
+//! routes themselves come from the protos' `google.api.http` options), the metrics series
+//! ([`RPCS`]) and the authorization of each call (`--kubernetes-auth`). Every call, either way,
+//! runs through [`Calls`] (authorization, deadline, metrics, logging).
 
 use std::future::Future;
 
@@ -15,6 +17,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tonic::{Code, Request, Response, Status};
 
+use std::sync::Arc;
+
+use crate::access::{Identity, Rule};
 use crate::calls::Calls;
 use crate::error::ApiError;
 use crate::grpc::GrpcApi;
@@ -26,7 +31,7 @@ use crate::services::{
 macro_rules! rpcs {
     ($(
         $service:ident: $server:ident::$tonic_trait:ident => $field:ident {
-            $( $method:literal: $tonic_fn:ident($request:ty) -> $answer:ty = $handler:ident; )*
+            $( $method:literal: $tonic_fn:ident($request:ty) -> $answer:ty = $handler:ident, $rule:expr; )*
         }
     )*) => {
         $(
@@ -37,14 +42,17 @@ macro_rules! rpcs {
                         &self,
                         request: Request<$request>,
                     ) -> Result<Response<$answer>, Status> {
+                        let identity = request.extensions().get::<Arc<Identity>>().cloned();
+                        let request = request.into_inner();
                         let services = self.services();
-                        let answer = self
-                            .calls()
-                            .run(
-                                $service,
-                                $method,
-                                services.$field.$handler(request.into_inner()),
-                            )
+                        let calls = self.calls();
+                        let answer = calls
+                            .run($service, $method, async {
+                                calls
+                                    .authorize(identity.as_ref(), $rule, request.namespace())
+                                    .await?;
+                                services.$field.$handler(request).await
+                            })
                             .await?;
                         Ok(Response::new(answer))
                     }
@@ -55,6 +63,9 @@ macro_rules! rpcs {
         /// (service, method) of every served RPC, in declaration order.
         pub const RPCS: &[(&str, &str)] = &[$($(($service, $method),)*)*];
 
+        /// (service, method, rule) of every served RPC.
+        pub const RULES: &[(&str, &str, Rule)] = &[$($(($service, $method, $rule),)*)*];
+
         /// Runs the RPC `method` of `service` on a request message in proto3 JSON and answers
         /// the reply in proto3 JSON (the HTTP gateway's call).
         pub async fn call_json(
@@ -63,12 +74,16 @@ macro_rules! rpcs {
             service: &'static str,
             method: &'static str,
             message: Value,
+            identity: Option<Arc<Identity>>,
         ) -> Result<Vec<u8>, ApiError> {
             match (service, method) {
                 $($(
                     ($service, $method) => {
-                        json(calls, service, method, message, |request: $request| {
-                            services.$field.$handler(request)
+                        json(calls, service, method, message, |request: $request| async move {
+                            calls
+                                .authorize(identity.as_ref(), $rule, request.namespace())
+                                .await?;
+                            services.$field.$handler(request).await
                         })
                         .await
                     }
@@ -86,51 +101,113 @@ macro_rules! rpcs {
     };
 }
 
+/// Compute templates are ConfigMaps; clusters, jobs and services their ray.io kinds; job
+/// submissions go through a cluster's dashboard, so they are verbs on `rayclusters/proxy`.
+const CONFIGMAPS: (&str, &str) = ("", "configmaps");
+const CLUSTERS: (&str, &str) = ("ray.io", "rayclusters");
+const JOBS: (&str, &str) = ("ray.io", "rayjobs");
+const SERVICES: (&str, &str) = ("ray.io", "rayservices");
+
+const fn may(verb: &'static str, (group, resource): (&'static str, &'static str)) -> Rule {
+    Rule::new(verb, group, resource)
+}
+
+const fn dashboard(verb: &'static str) -> Rule {
+    may(verb, CLUSTERS).sub("proxy")
+}
+
 rpcs! {
     COMPUTE_TEMPLATE_SERVICE: compute_template_service_server::ComputeTemplateService
         => compute_templates {
         "CreateComputeTemplate":
-            create_compute_template(CreateComputeTemplateRequest) -> ComputeTemplate = create;
-        "GetComputeTemplate": get_compute_template(GetComputeTemplateRequest) -> ComputeTemplate = get;
+            create_compute_template(CreateComputeTemplateRequest) -> ComputeTemplate = create,
+            may("create", CONFIGMAPS);
+        "GetComputeTemplate": get_compute_template(GetComputeTemplateRequest) -> ComputeTemplate = get,
+            may("get", CONFIGMAPS);
         "ListComputeTemplates":
-            list_compute_templates(ListComputeTemplatesRequest) -> ListComputeTemplatesResponse = list;
+            list_compute_templates(ListComputeTemplatesRequest) -> ListComputeTemplatesResponse = list,
+            may("list", CONFIGMAPS);
         "ListAllComputeTemplates":
             list_all_compute_templates(ListAllComputeTemplatesRequest)
-                -> ListAllComputeTemplatesResponse = list_all;
-        "DeleteComputeTemplate": delete_compute_template(DeleteComputeTemplateRequest) -> Empty = delete;
+                -> ListAllComputeTemplatesResponse = list_all, may("list", CONFIGMAPS);
+        "DeleteComputeTemplate": delete_compute_template(DeleteComputeTemplateRequest) -> Empty = delete,
+            may("delete", CONFIGMAPS);
     }
     CLUSTER_SERVICE: cluster_service_server::ClusterService => clusters {
-        "CreateCluster": create_cluster(CreateClusterRequest) -> Cluster = create;
-        "GetCluster": get_cluster(GetClusterRequest) -> Cluster = get;
-        "ListCluster": list_cluster(ListClustersRequest) -> ListClustersResponse = list;
-        "ListAllClusters": list_all_clusters(ListAllClustersRequest) -> ListAllClustersResponse = list_all;
-        "DeleteCluster": delete_cluster(DeleteClusterRequest) -> Empty = delete;
+        "CreateCluster": create_cluster(CreateClusterRequest) -> Cluster = create, may("create", CLUSTERS);
+        "GetCluster": get_cluster(GetClusterRequest) -> Cluster = get, may("get", CLUSTERS);
+        "ListCluster": list_cluster(ListClustersRequest) -> ListClustersResponse = list, may("list", CLUSTERS);
+        "ListAllClusters": list_all_clusters(ListAllClustersRequest) -> ListAllClustersResponse = list_all,
+            may("list", CLUSTERS);
+        "DeleteCluster": delete_cluster(DeleteClusterRequest) -> Empty = delete, may("delete", CLUSTERS);
     }
     RAY_JOB_SERVICE: ray_job_service_server::RayJobService => jobs {
-        "CreateRayJob": create_ray_job(CreateRayJobRequest) -> RayJob = create;
-        "GetRayJob": get_ray_job(GetRayJobRequest) -> RayJob = get;
-        "ListRayJobs": list_ray_jobs(ListRayJobsRequest) -> ListRayJobsResponse = list;
-        "ListAllRayJobs": list_all_ray_jobs(ListAllRayJobsRequest) -> ListAllRayJobsResponse = list_all;
-        "DeleteRayJob": delete_ray_job(DeleteRayJobRequest) -> Empty = delete;
+        "CreateRayJob": create_ray_job(CreateRayJobRequest) -> RayJob = create, may("create", JOBS);
+        "GetRayJob": get_ray_job(GetRayJobRequest) -> RayJob = get, may("get", JOBS);
+        "ListRayJobs": list_ray_jobs(ListRayJobsRequest) -> ListRayJobsResponse = list, may("list", JOBS);
+        "ListAllRayJobs": list_all_ray_jobs(ListAllRayJobsRequest) -> ListAllRayJobsResponse = list_all,
+            may("list", JOBS);
+        "DeleteRayJob": delete_ray_job(DeleteRayJobRequest) -> Empty = delete, may("delete", JOBS);
     }
     RAY_SERVE_SERVICE: ray_serve_service_server::RayServeService => serve {
-        "CreateRayService": create_ray_service(CreateRayServiceRequest) -> RayService = create;
-        "UpdateRayService": update_ray_service(UpdateRayServiceRequest) -> RayService = update;
-        "GetRayService": get_ray_service(GetRayServiceRequest) -> RayService = get;
-        "ListRayServices": list_ray_services(ListRayServicesRequest) -> ListRayServicesResponse = list;
+        "CreateRayService": create_ray_service(CreateRayServiceRequest) -> RayService = create,
+            may("create", SERVICES);
+        "UpdateRayService": update_ray_service(UpdateRayServiceRequest) -> RayService = update,
+            may("update", SERVICES);
+        "GetRayService": get_ray_service(GetRayServiceRequest) -> RayService = get, may("get", SERVICES);
+        "ListRayServices": list_ray_services(ListRayServicesRequest) -> ListRayServicesResponse = list,
+            may("list", SERVICES);
         "ListAllRayServices":
-            list_all_ray_services(ListAllRayServicesRequest) -> ListAllRayServicesResponse = list_all;
-        "DeleteRayService": delete_ray_service(DeleteRayServiceRequest) -> Empty = delete;
+            list_all_ray_services(ListAllRayServicesRequest) -> ListAllRayServicesResponse = list_all,
+            may("list", SERVICES);
+        "DeleteRayService": delete_ray_service(DeleteRayServiceRequest) -> Empty = delete,
+            may("delete", SERVICES);
     }
     RAY_JOB_SUBMISSION_SERVICE: ray_job_submission_service_server::RayJobSubmissionService
         => job_submissions {
-        "SubmitRayJob": submit_ray_job(SubmitRayJobRequest) -> SubmitRayJobReply = submit;
-        "GetJobDetails": get_job_details(GetJobDetailsRequest) -> JobSubmissionInfo = get;
-        "GetJobLog": get_job_log(GetJobLogRequest) -> GetJobLogReply = log;
-        "ListJobDetails": list_job_details(ListJobDetailsRequest) -> ListJobSubmissionInfo = list;
-        "StopRayJob": stop_ray_job(StopRayJobSubmissionRequest) -> Empty = stop;
-        "DeleteRayJob": delete_ray_job(DeleteRayJobSubmissionRequest) -> Empty = delete;
+        "SubmitRayJob": submit_ray_job(SubmitRayJobRequest) -> SubmitRayJobReply = submit,
+            dashboard("create");
+        "GetJobDetails": get_job_details(GetJobDetailsRequest) -> JobSubmissionInfo = get,
+            dashboard("get");
+        "GetJobLog": get_job_log(GetJobLogRequest) -> GetJobLogReply = log, dashboard("get");
+        "ListJobDetails": list_job_details(ListJobDetailsRequest) -> ListJobSubmissionInfo = list,
+            dashboard("get");
+        "StopRayJob": stop_ray_job(StopRayJobSubmissionRequest) -> Empty = stop, dashboard("update");
+        "DeleteRayJob": delete_ray_job(DeleteRayJobSubmissionRequest) -> Empty = delete,
+            dashboard("delete");
     }
+}
+
+/// The namespace a request acts in; empty for the calls across all namespaces.
+trait InNamespace {
+    fn namespace(&self) -> &str;
+}
+
+macro_rules! in_namespace {
+    (namespaced: $($namespaced:ty),* ; all: $($all:ty),* $(,)?) => {
+        $(impl InNamespace for $namespaced {
+            fn namespace(&self) -> &str {
+                &self.namespace
+            }
+        })*
+        $(impl InNamespace for $all {
+            fn namespace(&self) -> &str {
+                ""
+            }
+        })*
+    };
+}
+
+in_namespace! {
+    namespaced: CreateComputeTemplateRequest, GetComputeTemplateRequest,
+        ListComputeTemplatesRequest, DeleteComputeTemplateRequest, CreateClusterRequest,
+        GetClusterRequest, ListClustersRequest, DeleteClusterRequest, CreateRayJobRequest,
+        GetRayJobRequest, ListRayJobsRequest, DeleteRayJobRequest, CreateRayServiceRequest,
+        UpdateRayServiceRequest, GetRayServiceRequest, ListRayServicesRequest,
+        DeleteRayServiceRequest, SubmitRayJobRequest, GetJobDetailsRequest, GetJobLogRequest,
+        ListJobDetailsRequest, StopRayJobSubmissionRequest, DeleteRayJobSubmissionRequest;
+    all: ListAllComputeTemplatesRequest, ListAllClustersRequest, ListAllRayJobsRequest,
+        ListAllRayServicesRequest,
 }
 
 /// Decodes the request from proto3 JSON, runs the handler through [`Calls`] and encodes the

@@ -7,6 +7,8 @@
 //! body under its field), decoded with the proto3 JSON mapping, and handed to the same service
 //! implementation the gRPC server uses.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, Method, Request, StatusCode, header};
@@ -14,6 +16,7 @@ use kuberay_api::routes::{HttpRoute, ROUTES};
 use serde_json::{Map, Value};
 use tonic::Code;
 
+use crate::access::Identity;
 use crate::calls::Calls;
 use crate::error::{ApiError, error_response};
 use crate::json_walk;
@@ -146,11 +149,12 @@ impl Gateway {
             return response;
         };
 
+        let identity = request.extensions().get::<Arc<Identity>>().cloned();
         let message = match self.assemble(route, &variables, request).await {
             Ok(message) => message,
             Err(response) => return response,
         };
-        match self.dispatch(route.spec, message).await {
+        match self.dispatch(route.spec, message, identity).await {
             Ok(body) => {
                 let mut response = (StatusCode::OK, body).into_response();
                 response.headers_mut().insert(
@@ -216,6 +220,7 @@ impl Gateway {
         &self,
         route: &'static HttpRoute,
         message: Value,
+        identity: Option<Arc<Identity>>,
     ) -> Result<Vec<u8>, ApiError> {
         crate::rpcs::call_json(
             &self.inner.services,
@@ -223,6 +228,7 @@ impl Gateway {
             route.service,
             route.method,
             message,
+            identity,
         )
         .await
     }

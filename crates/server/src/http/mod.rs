@@ -21,7 +21,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tonic::Code;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::auth::{self, SharedToken};
+use crate::auth::Authenticator;
 use crate::error::error_response;
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
@@ -49,16 +49,15 @@ pub fn router(
     gateway: Gateway,
     v2: Option<V2>,
     cors_allow_origin: Option<&str>,
-    token: Option<SharedToken>,
+    auth: Option<Authenticator>,
     protect_metrics: bool,
 ) -> Router {
     let v2_enabled = v2.is_some();
-    let with_token = token.is_some();
-    let metrics_route = match token.clone().filter(|_| protect_metrics) {
-        Some(token) => any(metrics).layer(middleware::from_fn_with_state(
-            (token, false),
-            require_token,
-        )),
+    let with_token = auth.is_some();
+    let metrics_route = match auth.clone().filter(|_| protect_metrics) {
+        Some(auth) => {
+            any(metrics).layer(middleware::from_fn_with_state((auth, false), authenticate))
+        }
         None => any(metrics),
     };
     let mut api = Router::new().fallback(any(move |request: Request| {
@@ -76,10 +75,10 @@ pub fn router(
         }
     }));
     // Inside CORS: a browser's preflight carries no credentials and is answered before this.
-    if let Some(token) = token {
+    if let Some(auth) = auth {
         api = api.layer(middleware::from_fn_with_state(
-            (token, v2_enabled),
-            require_token,
+            (auth, v2_enabled),
+            authenticate,
         ));
     }
     if let Some(origin) = cors_allow_origin.filter(|o| !o.is_empty()) {
@@ -127,24 +126,37 @@ pub fn router(
         }))
 }
 
-/// Refuses an API call without the token: 401, in the V1 gateway's shape or, on a V2 path, as
+/// Authenticates an API call, passing the caller on in the request's extensions, or refuses it:
+/// 401 (503 when the caller cannot be reviewed), in the V1 gateway's shape or, on a V2 path, as
 /// kube-apiserver refuses a call.
-async fn require_token(
-    State((token, v2_enabled)): State<(SharedToken, bool)>,
-    request: Request,
+async fn authenticate(
+    State((auth, v2_enabled)): State<(Authenticator, bool)>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if token.accepts(request.headers().get(header::AUTHORIZATION)) {
-        return next.run(request).await;
-    }
-    if v2_enabled && crate::v2::serves(request.uri().path()) {
-        crate::v2::kube_status(StatusCode::UNAUTHORIZED, "Unauthorized", auth::REFUSED)
-    } else {
-        error_response(
-            StatusCode::UNAUTHORIZED,
-            Code::Unauthenticated,
-            auth::REFUSED,
-        )
+    match auth
+        .check(request.headers().get(header::AUTHORIZATION))
+        .await
+    {
+        Ok(identity) => {
+            if let Some(identity) = identity {
+                request.extensions_mut().insert(identity);
+            }
+            next.run(request).await
+        }
+        Err(error) => {
+            let status = crate::error::http_status(error.code());
+            if v2_enabled && crate::v2::serves(request.uri().path()) {
+                let reason = if error.code() == Code::Unauthenticated {
+                    "Unauthorized"
+                } else {
+                    "ServiceUnavailable"
+                };
+                crate::v2::kube_status(status, reason, &error.message())
+            } else {
+                error_response(status, error.code(), &error.message())
+            }
+        }
     }
 }
 

@@ -374,6 +374,15 @@ impl V2 {
         let mut headers = parts.headers;
         strip_connection_headers(&mut headers);
         strip_client_identity(&mut headers);
+        // With --kubernetes-auth, Kubernetes acts as the caller and applies its own RBAC.
+        if let Some(identity) = parts
+            .extensions
+            .get::<std::sync::Arc<crate::access::Identity>>()
+        {
+            for (name, value) in crate::access::impersonation(identity) {
+                headers.append(name, value);
+            }
+        }
         let path = parts.uri.path();
         let mut target = parts
             .uri
