@@ -46,13 +46,15 @@ macro_rules! rpcs {
                         let request = request.into_inner();
                         let services = self.services();
                         let calls = self.calls();
+                        // Boxed: the handlers' futures are large, and every layer above
+                        // would otherwise hold them inline.
                         let answer = calls
-                            .run($service, $method, async {
+                            .run($service, $method, Box::pin(async {
                                 calls
                                     .authorize(identity.as_ref(), $rule, request.namespace())
                                     .await?;
                                 services.$field.$handler(request).await
-                            })
+                            }))
                             .await?;
                         Ok(Response::new(answer))
                     }
@@ -79,11 +81,13 @@ macro_rules! rpcs {
             match (service, method) {
                 $($(
                     ($service, $method) => {
-                        json(calls, service, method, message, |request: $request| async move {
-                            calls
-                                .authorize(identity.as_ref(), $rule, request.namespace())
-                                .await?;
-                            services.$field.$handler(request).await
+                        json(calls, service, method, message, |request: $request| {
+                            Box::pin(async move {
+                                calls
+                                    .authorize(identity.as_ref(), $rule, request.namespace())
+                                    .await?;
+                                services.$field.$handler(request).await
+                            })
                         })
                         .await
                     }
