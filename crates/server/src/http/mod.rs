@@ -266,7 +266,7 @@ fn with_token_security(document: Vec<u8>) -> Vec<u8> {
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "The server's token (--auth-token), as it is or as `Bearer <token>`.",
+            "description": "The server's token (--auth-token), as it is or as `Bearer <token>`; with --kubernetes-auth, `Bearer <a Kubernetes token>`.",
         }}),
     );
     object.insert("security".into(), serde_json::json!([{"token": []}]));
