@@ -169,8 +169,9 @@ pub fn by_name<K>(meta: &kube::core::ObjectMeta, _: Option<&K>) -> Key {
     )
 }
 
-/// How a kind's view of an object is made; an error is kept as [`Entry::Invalid`].
-pub type ViewOf<K, V> = fn(&K) -> Result<V, String>;
+/// How a kind's view of an object is made, from the object itself (so a kind kept as it is costs
+/// no copy); an object without one comes back with why, and is kept as [`Entry::Invalid`].
+pub type ViewOf<K, V> = fn(K) -> Result<V, (K, String)>;
 
 /// The state shared by a cache's watch task and its readers.
 struct Shared<K, V> {
@@ -294,7 +295,7 @@ where
     /// Records an object this server created or replaced, as the API server answered it.
     pub fn wrote(&self, object: &K) {
         let shared = &self.shared;
-        let (key, slot) = valid_slot(shared, object);
+        let (key, slot) = valid_slot(shared, object.clone());
         let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
         upsert(&mut current.map, key, slot);
     }
@@ -348,7 +349,7 @@ fn upsert<V>(map: &mut imbl::OrdMap<Key, Slot<V>>, key: Key, slot: Slot<V>) {
 /// The slot of one watched object, keyed.
 fn slot_of<K: Resource, V>(shared: &Shared<K, V>, guard: DeserializeGuard<K>) -> (Key, Slot<V>) {
     match guard.0 {
-        Ok(object) => valid_slot(shared, &object),
+        Ok(object) => valid_slot(shared, object),
         Err(invalid) => {
             let key = (shared.key_of)(&invalid.metadata, None);
             (key, invalid_slot(&invalid.metadata, invalid.error))
@@ -357,15 +358,17 @@ fn slot_of<K: Resource, V>(shared: &Shared<K, V>, guard: DeserializeGuard<K>) ->
 }
 
 /// The slot of an object of the cache's type: its view, or why it has none.
-fn valid_slot<K: Resource, V>(shared: &Shared<K, V>, object: &K) -> (Key, Slot<V>) {
-    let key = (shared.key_of)(object.meta(), Some(object));
+fn valid_slot<K: Resource, V>(shared: &Shared<K, V>, object: K) -> (Key, Slot<V>) {
+    let key = (shared.key_of)(object.meta(), Some(&object));
+    let version = version_of(object.meta());
+    let uid = object.meta().uid.clone().unwrap_or_default();
     let slot = match (shared.view_of)(object) {
         Ok(view) => Slot {
-            version: version_of(object.meta()),
-            uid: object.meta().uid.clone().unwrap_or_default(),
+            version,
+            uid,
             entry: Entry::Valid(Arc::new(view)),
         },
-        Err(reason) => invalid_slot(object.meta(), reason),
+        Err((object, reason)) => invalid_slot(object.meta(), reason),
     };
     (key, slot)
 }
@@ -584,8 +587,7 @@ impl Caches {
 }
 
 /// A kind kept as it is, less its `managedFields`.
-fn itself<K: Resource + Clone>(object: &K) -> Result<K, String> {
-    let mut object = object.clone();
+fn itself<K: Resource>(mut object: K) -> Result<K, (K, String)> {
     object.meta_mut().managed_fields = None;
     Ok(object)
 }
@@ -604,9 +606,9 @@ pub trait Cached:
     /// What reads need of an object.
     type View: Debug + Send + Sync + 'static;
 
-    /// The view of `object`, or why it has none (the object is then left out of lists and
-    /// named by gets).
-    fn view(object: &Self) -> Result<Self::View, String>;
+    /// The view of `object`, or the object back with why it has none (it is then left out of
+    /// lists and named by gets).
+    fn view(object: Self) -> Result<Self::View, (Self, String)>;
 
     fn cache(caches: &Caches) -> &KindCache<Self, Self::View>;
 }
@@ -614,8 +616,8 @@ pub trait Cached:
 impl Cached for RayCluster {
     type View = ClusterView;
 
-    fn view(object: &Self) -> Result<ClusterView, String> {
-        ClusterView::of(object).map_err(|e| e.to_string())
+    fn view(object: Self) -> Result<ClusterView, (Self, String)> {
+        ClusterView::of(&object).map_err(|e| (object, e.to_string()))
     }
 
     fn cache(caches: &Caches) -> &KindCache<Self, ClusterView> {
@@ -626,10 +628,10 @@ impl Cached for RayCluster {
 impl Cached for RayJob {
     type View = Packed<proto::RayJob>;
 
-    fn view(object: &Self) -> Result<Packed<proto::RayJob>, String> {
-        job::from_ray_job(object)
+    fn view(object: Self) -> Result<Packed<proto::RayJob>, (Self, String)> {
+        job::from_ray_job(&object)
             .map(|job| Packed::pack(&job))
-            .map_err(|e| e.to_string())
+            .map_err(|e| (object, e.to_string()))
     }
 
     fn cache(caches: &Caches) -> &KindCache<Self, Packed<proto::RayJob>> {
@@ -640,8 +642,8 @@ impl Cached for RayJob {
 impl Cached for RayService {
     type View = ServiceView;
 
-    fn view(object: &Self) -> Result<ServiceView, String> {
-        ServiceView::of(object).map_err(|e| e.to_string())
+    fn view(object: Self) -> Result<ServiceView, (Self, String)> {
+        ServiceView::of(&object).map_err(|e| (object, e.to_string()))
     }
 
     fn cache(caches: &Caches) -> &KindCache<Self, ServiceView> {
@@ -652,7 +654,7 @@ impl Cached for RayService {
 impl Cached for ConfigMap {
     type View = ConfigMap;
 
-    fn view(object: &Self) -> Result<ConfigMap, String> {
+    fn view(object: Self) -> Result<ConfigMap, (Self, String)> {
         itself(object)
     }
 

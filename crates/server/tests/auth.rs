@@ -10,7 +10,7 @@ use kuberay_api::proto::{
 };
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::TestServer;
+use support::{TestServer, http_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -23,20 +23,15 @@ async fn call(
     authorization: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, server.url(path));
-    if let Some(value) = authorization {
-        request = request.header("Authorization", value);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    let (status, body) = support::send_as(
+        &http_client(),
+        method,
+        server.url(path),
+        authorization,
+        body,
     )
+    .await;
+    (status.as_u16(), body)
 }
 
 fn template(ns: &str, name: &str) -> Value {

@@ -15,7 +15,7 @@ use kuberay_api::proto::{ComputeTemplate, CreateComputeTemplateRequest};
 use kuberay_api::routes::ROUTES;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::TestServer;
+use support::{TestServer, http_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -95,6 +95,7 @@ async fn user(server: &TestServer, ns: &str, name: &str) -> String {
     answer.status.unwrap().token
 }
 
+/// A call as the holder of `token`.
 async fn call(
     server: &TestServer,
     method: Method,
@@ -102,20 +103,16 @@ async fn call(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = reqwest::Client::new().request(method, server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    let (status, body) = support::send_as(
+        &http_client(),
+        method,
+        server.url(path),
+        authorization.as_deref(),
+        body,
     )
+    .await;
+    (status.as_u16(), body)
 }
 
 #[tokio::test]

@@ -291,10 +291,11 @@ impl KubeIo {
             }
         }
         let object = self.get_managed_live::<K>(namespace, name).await?;
-        let view = K::view(&object).map_err(ReadError::Unreadable)?;
+        let uid = object.meta().uid.clone().unwrap_or_default();
+        let view = K::view(object).map_err(|(_, reason)| ReadError::Unreadable(reason))?;
         Ok(Held {
             view: Arc::new(view),
-            uid: object.meta().uid.clone().unwrap_or_default(),
+            uid,
         })
     }
 
@@ -410,11 +411,12 @@ impl KubeIo {
         let mut objects = Vec::with_capacity(list.items.len());
         for DeserializeGuard(item) in list.items {
             match item {
-                Ok(object) => match K::view(&object) {
+                Ok(object) => match K::view(object) {
                     Ok(view) => objects.push(Arc::new(view)),
-                    Err(reason) => self
-                        .left_out
-                        .record(kind_name(&kind), object.meta(), &reason),
+                    Err((object, reason)) => {
+                        self.left_out
+                            .record(kind_name(&kind), object.meta(), &reason)
+                    }
                 },
                 Err(invalid) => {
                     self.left_out

@@ -192,7 +192,21 @@ pub async fn send(
     url: String,
     body: Option<serde_json::Value>,
 ) -> (reqwest::StatusCode, serde_json::Value) {
+    send_as(client, method, url, None, body).await
+}
+
+/// [`send`] with an `Authorization` header.
+pub async fn send_as(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    authorization: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (reqwest::StatusCode, serde_json::Value) {
     let mut request = client.request(method, url);
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
     if let Some(body) = body {
         request = request.body(body.to_string());
     }
