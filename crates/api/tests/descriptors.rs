@@ -1,5 +1,6 @@
-//! The proto definitions match the message tables of the spec (§6) and the descriptor set is
-//! usable for gRPC reflection.
+//! The proto definitions keep the reference's message names, field numbers, JSON names and
+//! declaration order (docs/contract/api.md#messages), and the descriptor set is usable for gRPC
+//! reflection.
 
 use kuberay_api::FILE_DESCRIPTOR_SET;
 use prost::Message as _;

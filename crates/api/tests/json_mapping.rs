@@ -1,6 +1,6 @@
-//! Pins the proto3-JSON mapping the HTTP gateway relies on (spec §3). Where the generated
-//! `pbjson` code differs from the reference gateway (protobuf-go `protojson`), the test is named
-//! `deviation_*` and asserts the actual behaviour.
+//! Pins the proto3-JSON mapping the HTTP gateway relies on (docs/contract/api.md#json-mapping).
+//! Where the generated `pbjson` code differs from the reference gateway (protobuf-go `protojson`),
+//! the test is named `deviation_*` and asserts the actual behaviour.
 
 use std::collections::BTreeMap;
 
@@ -371,9 +371,9 @@ fn floats_render_as_numbers() {
     );
 }
 
-/// DEVIATION (spec §3.1): protojson writes the shortest form (`1`) and `"NaN"`/`"Infinity"`;
-/// serde_json writes integral floats as `1.0` (same number once parsed) and non-finite
-/// floats as `null`.
+/// DEVIATION (docs/contract/api.md#json-output): protojson writes the shortest form (`1`) and
+/// `"NaN"`/`"Infinity"`; serde_json writes integral floats as `1.0` (same number once parsed) and
+/// non-finite floats as `null`.
 #[test]
 fn deviation_float_rendering() {
     let mut job = RayJob {
@@ -449,9 +449,9 @@ fn unknown_enum_name_is_ignored() {
     assert_eq!(c.environment, 0);
 }
 
-/// DEVIATION (spec §3.3): protojson keeps an unknown enum *number* as is (open enums); the
-/// generated code maps it to the default value 0. An unknown number that is set on a message
-/// by code cannot be serialized at all.
+/// DEVIATION (docs/contract/api.md#json-input): protojson keeps an unknown enum *number* as is
+/// (open enums); the generated code maps it to the default value 0. An unknown number that is set
+/// on a message by code cannot be serialized at all.
 #[test]
 fn deviation_unknown_enum_number_becomes_zero() {
     let c: Cluster = parse(r#"{"environment":7}"#);
@@ -495,8 +495,8 @@ fn thirty_two_bit_integers_accept_numbers_or_strings_and_check_range() {
     parse_err::<WorkerGroupSpec>(r#"{"replicas":2147483648}"#);
 }
 
-/// DEVIATION (spec §3.3): protojson accepts integral numbers written with a fraction or an
-/// exponent (`2.0`, `1e1`); the generated code rejects them.
+/// DEVIATION (docs/contract/api.md#json-input): protojson accepts integral numbers written with a
+/// fraction or an exponent (`2.0`, `1e1`); the generated code rejects them.
 #[test]
 fn deviation_integral_float_forms_rejected() {
     parse_err::<ComputeTemplate>(r#"{"cpu":2.0}"#);
@@ -574,8 +574,8 @@ fn null_means_unset_for_messages_and_optional_fields() {
     );
 }
 
-/// DEVIATION (spec §3.3: "`null` for any field means not set"): the generated code rejects
-/// `null` for string, number, bool, enum, repeated and map fields.
+/// DEVIATION (docs/contract/api.md#json-input): protojson reads `null` for any field as "not set";
+/// the generated code rejects `null` for string, number, bool, enum, repeated and map fields.
 #[test]
 fn deviation_null_rejected_for_scalars_lists_and_maps() {
     parse_err::<Cluster>(r#"{"name":null}"#);

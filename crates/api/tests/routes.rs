@@ -1,10 +1,12 @@
-//! The route table generated from the `google.api.http` options (spec §1.2, §1.3).
+//! The route table generated from the `google.api.http` options
+//! (docs/contract/api.md#services-and-routes).
 
 use std::collections::BTreeSet;
 
 use kuberay_api::routes::{HttpRoute, ROUTES};
 
-/// (service, method, verb, pattern, body) of the 27 served RPCs, spec §1.2.
+/// (service, method, verb, pattern, body) of the 27 served RPCs
+/// (docs/contract/api.md#served-rpcs).
 const SERVED: &[(&str, &str, &str, &str, Option<&str>)] = &[
     (
         "proto.ClusterService",
@@ -197,7 +199,8 @@ const SERVED: &[(&str, &str, &str, &str, Option<&str>)] = &[
     ),
 ];
 
-/// The unserved ImageTemplateService, spec §1.3.
+/// ImageTemplateService: declared with HTTP options but served on neither port
+/// (docs/contract/api.md#unserved-imagetemplateservice).
 const IMAGE_TEMPLATES: &[(&str, &str, &str, &str, Option<&str>)] = &[
     (
         "proto.ImageTemplateService",

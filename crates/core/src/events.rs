@@ -1,5 +1,5 @@
 //! Kubernetes events (`events.k8s.io/v1`) as the API's `ClusterEvent` / `RayServiceEvent`
-//! (v1-conversion §4.5, v1-api §7.1.1).
+//! (docs/contract/conversion.md#events).
 //!
 //! The caller selects the events (by namespace and name of the object: the Go server keys them
 //! by name only, a defect we fix) and passes them in the order Kubernetes returned them.

@@ -55,7 +55,8 @@ pub fn validate_create<'a>(
     Ok(job)
 }
 
-/// Builds the RayJob object (§3.1). `entrypointNumGpus` is stored, fixing the Go server's loss.
+/// Builds the RayJob object (docs/contract/conversion.md#job-to-rayjob). `entrypointNumGpus` is
+/// stored, fixing the Go server's loss.
 pub fn to_ray_job(
     job: &proto::RayJob,
     templates: &BTreeMap<String, ComputeTemplate>,
@@ -194,7 +195,8 @@ fn submitter_template(submitter: &proto::RayJobSubmitter) -> Result<PodTemplateS
     })
 }
 
-/// Reads a RayJob back (§4.7). Malformed objects are reported, never a panic.
+/// Reads a RayJob back (docs/contract/conversion.md#rayjob-to-job). Malformed objects are
+/// reported, never a panic.
 pub fn from_ray_job(job: &crd::RayJob) -> Result<proto::RayJob, CoreError> {
     let metadata = &job.metadata;
     let spec = &job.spec;

@@ -74,8 +74,9 @@ fn validate<'a>(
     Ok(service)
 }
 
-/// Builds the RayService object (§3.2). `annotation` is the timestamp annotation to write: the
-/// creation timestamp on create, the update timestamp (only) on update.
+/// Builds the RayService object (docs/contract/conversion.md#service-to-rayservice). `annotation`
+/// is the timestamp annotation to write: the creation timestamp on create, the update timestamp
+/// (only) on update.
 pub fn to_ray_service(
     service: &proto::RayService,
     templates: &BTreeMap<String, ComputeTemplate>,
@@ -158,8 +159,8 @@ pub fn active_cluster_name(service: &crd::RayService) -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
-/// Reads a RayService back (§4.8). `deleteAt` is always present: Unix -1 while the service is
-/// not being deleted, as the Go server renders it.
+/// Reads a RayService back (docs/contract/conversion.md#rayservice-to-service). `deleteAt` is
+/// always present: Unix -1 while the service is not being deleted, as the Go server renders it.
 pub fn from_ray_service(
     service: &crd::RayService,
     events: Vec<proto::RayServiceEvent>,

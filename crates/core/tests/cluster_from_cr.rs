@@ -1,5 +1,5 @@
-//! RayCluster -> API, rule by rule (v1-conversion §4.1–4.4, v1-api §7.1), including objects
-//! this server did not build.
+//! RayCluster -> API, rule by rule (docs/contract/conversion.md#raycluster-to-cluster), including
+//! objects this server did not build.
 
 mod common;
 

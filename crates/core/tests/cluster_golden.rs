@@ -1,6 +1,7 @@
-//! Golden tests: the reference's example requests (v1-conversion §9) -> the RayCluster objects
-//! we write (hand-written expected JSON under `testdata/clusters/<case>/raycluster.json`), and
-//! those objects read back as API clusters (`response.json`).
+//! Golden tests: the reference's example requests (docs/contract/conversion.md#examples) -> the
+//! RayCluster objects we write (hand-written expected JSON under
+//! `testdata/clusters/<case>/raycluster.json`), and those objects read back as API clusters
+//! (`response.json`).
 
 use std::collections::BTreeMap;
 use std::fs;

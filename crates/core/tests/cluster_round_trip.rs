@@ -1,5 +1,5 @@
 //! API -> RayCluster -> API for every field, asserting the documented asymmetries
-//! (v1-conversion §4.10) explicitly.
+//! (docs/contract/conversion.md#what-does-not-round-trip) explicitly.
 
 mod common;
 

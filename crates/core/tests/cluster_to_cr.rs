@@ -1,4 +1,4 @@
-//! API -> RayCluster, rule by rule (v1-conversion §2).
+//! API -> RayCluster, rule by rule (docs/contract/conversion.md#cluster-to-raycluster).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Kubernetes events -> API events (v1-conversion §4.5, v1-api §7.1.1).
+//! Kubernetes events -> API events (docs/contract/conversion.md#events).
 
 use k8s_openapi::api::events::v1::{Event, EventSeries};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};

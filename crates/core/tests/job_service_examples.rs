@@ -1,5 +1,5 @@
-//! The reference's RayJob and RayService examples (conversion spec §9, #12–#14, #17, #18), both
-//! directions.
+//! The reference's RayJob and RayService examples (docs/contract/conversion.md#examples, numbers
+//! 12, 14, 17 and 18), both directions.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +31,7 @@ fn cluster_spec() -> proto::ClusterSpec {
     .unwrap()
 }
 
-/// #12: a job with its own cluster.
+/// Example 12: a job with its own cluster.
 #[test]
 fn job_with_cluster_spec() {
     let request = proto::RayJob {
@@ -103,7 +103,7 @@ fn job_with_cluster_spec() {
     );
 }
 
-/// #17: a RayJob with status, read back.
+/// Example 17: a RayJob with status, read back.
 #[test]
 fn job_status_is_read_back() {
     let object: crd::RayJob = serde_json::from_value(json!({
@@ -139,7 +139,7 @@ fn job_status_is_read_back() {
     );
 }
 
-/// #14: serve config required; only the given threshold is written.
+/// Example 14: serve config required; only the given threshold is written.
 #[test]
 fn service_thresholds_and_serve_config() {
     let mut request: proto::RayService = serde_json::from_value(json!({
@@ -165,7 +165,7 @@ fn service_thresholds_and_serve_config() {
     );
 }
 
-/// #18: a live service's status and events.
+/// Example 18: a live service's status and events.
 #[test]
 fn service_status_and_events_are_read_back() {
     let object: crd::RayService = serde_json::from_value(json!({

@@ -1,4 +1,5 @@
-//! Environment variables: `EnvironmentVariables` <-> container `env` (v1-conversion §2.6, §4.2).
+//! Environment variables: `EnvironmentVariables` <-> container `env`
+//! (docs/contract/conversion.md#environment-variables and #group-specs-back).
 
 use k8s_openapi::api::core::v1::{
     ConfigMapKeySelector, EnvVar, EnvVarSource, ObjectFieldSelector, ResourceFieldSelector,

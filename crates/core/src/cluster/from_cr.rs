@@ -1,6 +1,6 @@
-//! CR -> API: RayCluster to `Cluster` and the embedded spec back (v1-conversion §4.1–4.4, v1-api
-//! §7.1). Objects this server did not build may lack what the Go server dereferences blindly;
-//! those problems are `InvalidData`, never a panic.
+//! CR -> API: RayCluster to `Cluster` and the embedded spec back
+//! (docs/contract/conversion.md#raycluster-to-cluster). Objects this server did not build may lack
+//! what the Go server dereferences blindly; those problems are `InvalidData`, never a panic.
 
 use std::collections::BTreeMap;
 
@@ -39,10 +39,11 @@ const HIDDEN_LABELS: [&str; 8] = [
     "ray.io/node-type",
 ];
 
-/// RayCluster -> Cluster (§4.1–4.4, §7.1); `events` already converted by
-/// [`crate::events::cluster_events`]. Each event's `name` is set here to
+/// RayCluster -> Cluster (docs/contract/conversion.md#raycluster-to-cluster); `events` already
+/// converted by [`crate::events::cluster_events`]. Each event's `name` is set here to
 /// `<value of label ray.io/cluster-name>-<event id>`, as the Go server names them.
-/// Malformed objects not built by us (the §4.7 crash list) -> `InvalidData` naming the object.
+/// Malformed objects not built by us (docs/contract/conversion.md#malformed-objects) ->
+/// `InvalidData` naming the object.
 pub fn from_ray_cluster(
     cluster: &crd::RayCluster,
     events: Vec<proto::ClusterEvent>,
@@ -386,9 +387,10 @@ fn security_context_to_api(
     }
 }
 
-/// `autoscalerOptions` back (§4.4). `env` entries read like group environments (our fix's
-/// counterpart: a `valueFrom` entry comes back in `valuesFrom` under its name); `envFrom`
-/// entries (written by the Go server) come back keyed by list index.
+/// `autoscalerOptions` back (docs/contract/conversion.md#autoscaler-options-back). `env` entries
+/// read like group environments (our fix's counterpart: a `valueFrom` entry comes back in
+/// `valuesFrom` under its name); `envFrom` entries (written by the Go server) come back keyed by
+/// list index.
 fn autoscaler_to_api(
     options: &crd::AutoscalerOptions,
 ) -> Result<proto::AutoscalerOptions, CoreError> {

@@ -1,5 +1,7 @@
 //! Clusters: validation of `Cluster` requests and the two-way conversion between the API's
-//! `Cluster`/`ClusterSpec` and the `ray.io/v1` RayCluster (v1-conversion §2, §4.1–4.6, §4.10).
+//! `Cluster`/`ClusterSpec` and the `ray.io/v1` RayCluster
+//! (docs/contract/conversion.md#cluster-to-raycluster, #raycluster-to-cluster, and for what a
+//! create followed by a get does not give back, #what-does-not-round-trip).
 //!
 //! The embedded-spec functions ([`build_cluster_spec`], [`cluster_spec_to_api`]) are shared with
 //! RayJob (`spec.rayClusterSpec`) and RayService (`spec.rayClusterConfig`).
@@ -45,7 +47,8 @@ pub struct ClusterSpecOptions<'a> {
     pub serve_ports: bool,
 }
 
-/// `serviceEndpoint` of a response (§4.6): a copy of the cluster status' `endpoints`.
+/// `serviceEndpoint` of a response (docs/contract/conversion.md#service-endpoints): a copy of the
+/// cluster status' `endpoints`.
 /// For a RayService, pass `status.activeServiceStatus.rayClusterStatus`.
 pub fn service_endpoints(status: Option<&crd::RayClusterStatus>) -> BTreeMap<String, String> {
     status

@@ -1,4 +1,5 @@
-//! API -> CR: the embedded cluster spec and the RayCluster object (v1-conversion §2.2–2.11).
+//! API -> CR: the embedded cluster spec and the RayCluster object
+//! (docs/contract/conversion.md#cluster-to-raycluster).
 
 use std::collections::BTreeMap;
 
@@ -23,10 +24,11 @@ use crate::quantity::canonicalize;
 /// The embedded cluster spec (also used for RayJob.spec.rayClusterSpec /
 /// RayService.spec.rayClusterConfig).
 ///
-/// Input problems (volume storage, autoscaler quantities) -> `InvalidInput(<cause text exactly as
-/// §5.1 step 7>)`; a template whose stored memory unit does not parse, or a missing template ->
-/// `InvalidData(text naming the template)`. Problems are reported in the Go server's order: head
-/// group, then each worker group, then the autoscaler options.
+/// Input problems (volume storage, autoscaler quantities) -> `InvalidInput` with the Go server's
+/// cause text (listed in docs/contract/conversion.md#conversion-errors); a template whose stored
+/// memory unit does not parse, or a missing template -> `InvalidData(text naming the template)`.
+/// Problems are reported in the Go server's order: head group, then each worker group, then the
+/// autoscaler options.
 pub fn build_cluster_spec(
     spec: &proto::ClusterSpec,
     templates: &BTreeMap<String, proto::ComputeTemplate>,
@@ -70,8 +72,9 @@ pub fn build_cluster_spec(
     })
 }
 
-/// The whole RayCluster object (metadata labels/annotations per §2.2 with `created_at` as the
-/// value of `ray.io/creation-timestamp`).
+/// The whole RayCluster object: the six labels and the request's annotations plus
+/// `ray.io/creation-timestamp` with `created_at` as its value
+/// (docs/contract/conversion.md#object-metadata).
 pub fn to_ray_cluster(
     cluster: &proto::Cluster,
     templates: &BTreeMap<String, proto::ComputeTemplate>,
@@ -399,7 +402,8 @@ fn container_pull_policy(policy: &str) -> &'static str {
     }
 }
 
-/// Requests (= limits) of a group's ray container from its compute template (§2.8).
+/// Requests (= limits) of a group's ray container from its compute template
+/// (docs/contract/conversion.md#resources-and-tolerations).
 fn template_resources(
     template: &proto::ComputeTemplate,
 ) -> Result<BTreeMap<String, K8sQuantity>, CoreError> {
@@ -445,7 +449,8 @@ fn template_resources(
     Ok(resources)
 }
 
-/// A template toleration as written to the pod (§2.8: operator and effect normalised).
+/// A template toleration as written to the pod: operator `Exists` or else `Equal`, effect
+/// `NoExecute`, `NoSchedule` or else `PreferNoSchedule`.
 fn toleration(toleration: &proto::PodToleration) -> Toleration {
     let proto::PodToleration {
         key,
@@ -472,7 +477,8 @@ fn toleration(toleration: &proto::PodToleration) -> Toleration {
     }
 }
 
-/// The container security context (§2.10): `capabilities` always written.
+/// The container security context (docs/contract/conversion.md#security-context):
+/// `capabilities` always written.
 fn security_context(context: &proto::SecurityContext) -> SecurityContext {
     let proto::SecurityContext {
         capabilities,
@@ -492,8 +498,9 @@ fn security_context(context: &proto::SecurityContext) -> SecurityContext {
     }
 }
 
-/// `autoscalerOptions` (§2.9), with our fix: `envs.valuesFrom` become per-variable `valueFrom`
-/// entries of `env` (like group environments), not whole-object `envFrom` imports.
+/// `autoscalerOptions` (docs/contract/conversion.md#autoscaler-options), with our fix:
+/// `envs.valuesFrom` become per-variable `valueFrom` entries of `env` (like group environments),
+/// not whole-object `envFrom` imports.
 fn build_autoscaler_options(
     options: &proto::AutoscalerOptions,
 ) -> Result<crd::AutoscalerOptions, CoreError> {

@@ -1,5 +1,5 @@
-//! Request validation of clusters and cluster specs (v1-api §4.3, §5.1): the Go server's checks,
-//! texts and order.
+//! Request validation of clusters and cluster specs: the Go server's checks, texts and order
+//! (docs/contract/api.md#cluster-spec-checks and #clusterservice).
 
 use kuberay_api::proto;
 
@@ -14,7 +14,9 @@ fn pull_policy_is_valid(policy: &str) -> bool {
     matches!(policy, "" | "Always" | "IfNotPresent")
 }
 
-/// §5.1 checks 1–4 then S1–S10 (v1-api §4.3), in order; `Err(CoreError::InvalidInput(E-text))`.
+/// CreateCluster's checks in the Go server's order: namespace given, namespace equal to the
+/// body's, name given, user given, then [`validate_cluster_spec`]; a failure is
+/// `Err(CoreError::InvalidInput(<the external message>))`.
 /// `cluster` `None` (gRPC without body) fails the namespace-mismatch check. Answers the valid
 /// cluster and its spec.
 pub fn validate_create<'a>(
@@ -44,7 +46,8 @@ pub fn validate_create<'a>(
     Ok((cluster, spec))
 }
 
-/// S1–S10 only (shared with jobs and services); answers the valid spec.
+/// The cluster-spec checks S1–S10 of docs/contract/api.md#cluster-spec-checks only (shared with
+/// jobs and services); answers the valid spec.
 pub fn validate_cluster_spec(
     spec: Option<&proto::ClusterSpec>,
 ) -> Result<&proto::ClusterSpec, CoreError> {

@@ -1,4 +1,5 @@
-//! Volumes: API `Volume` <-> pod `volumes` + container `volumeMounts` (v1-conversion §2.7, §4.3).
+//! Volumes: API `Volume` <-> pod `volumes` + container `volumeMounts`
+//! (docs/contract/conversion.md#volumes and #volumes-back).
 
 use std::collections::BTreeMap;
 
@@ -199,8 +200,9 @@ fn items_of(items: Option<&Vec<KeyToPath>>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The API volumes of a pod template (§4.3): pod volumes in order, each with the first mount of
-/// the same name in any container; kinds the API cannot express are skipped.
+/// The API volumes of a pod template (docs/contract/conversion.md#volumes-back): pod volumes in
+/// order, each with the first mount of the same name in any container; kinds the API cannot express
+/// are skipped.
 pub(crate) fn from_pod_template(
     template: &PodTemplateSpec,
 ) -> Result<Vec<proto::Volume>, CoreError> {
