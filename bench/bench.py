@@ -652,6 +652,47 @@ class Bench:
         conn.close()
         return times, size
 
+    def authorization(self, kube, ns, wls):
+        """What authentication and authorization add to a GET answered from the cache: the same
+        server with each way of securing it, side by side."""
+        o = self.o
+        path = next(w["v1"] for w in wls if w["name"] == "GET cluster")
+        rows = []
+        for label, args, authorization in authorization_modes(self.work, kube, ns):
+            s = Ours(self.server_bin, label, ["--backend=kubernetes", "--kubeconfig", o.kubeconfig] + args,
+                     self.work).start()
+            try:
+                endpoint = Endpoint(s.http.base, headers={"Authorization": authorization} if authorization else {})
+                endpoint.request("GET", path)
+                oha(self.oha_bin, endpoint, path, 4, 0.3)
+                results = {}
+                for c in o.connections:
+                    r = oha(self.oha_bin, endpoint, path, c, o.duration)
+                    if r["errors"]:
+                        raise BenchError(f"{label}: errors {r['errors']}")
+                    results[c] = r
+                    log(f"authorization | {label} | {c} conns: {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, "
+                        f"p99 {r['p99']:.2f} ms")
+                rows.append((label, results))
+            finally:
+                s.stop()
+        lines = [f"#### Authorization on a GET (real cluster, `GET /apis/v1/namespaces/NS/clusters/c-0000`, HTTP)", "",
+                 "The same server (watch cache on) with each way of securing it; the Kubernetes modes' caller is a "
+                 "ServiceAccount token allowed to read RayClusters in the namespace. Uncached: every call makes a "
+                 "TokenReview and a SubjectAccessReview.", "",
+                 "| mode | " + " | ".join(f"req/s {c} | p50 ms {c} | p99 ms {c}" for c in o.connections) + " |",
+                 "|---|" + "---:|---:|---:|" * len(o.connections)]
+        for label, results in rows:
+            lines.append(f"| {label} | " + " | ".join(
+                f"{rate(results[c]['rps'])} | {ms(results[c]['p50'])} | {ms(results[c]['p99'])}"
+                for c in o.connections) + " |")
+        base = rows[0][1]
+        for label, results in rows[1:]:
+            lines.append(f"| **{label} / open** | " + " | ".join(
+                f"{ratio(results[c]['rps'], base[c]['rps'])} | {ratio(results[c]['p50'], base[c]['p50'])} | "
+                f"{ratio(results[c]['p99'], base[c]['p99'])}" for c in o.connections) + " |")
+        self.sections.append("\n".join(lines))
+
     def real_cluster(self):
         sc = "real cluster"
         o = self.o
@@ -679,6 +720,8 @@ class Bench:
                 self.measure(sc, s.label, "ours", s.http, s.grpc, wls)
                 s.stop()
             self.measure(sc, "direct (kube-apiserver)", "direct", kube, None, wls)
+            if o.auth:
+                self.authorization(kube, ns, wls)
             for label, path in self.go:
                 g = GoServer(path, label, o.kubeconfig, self.work).start()
                 go.append(g)
@@ -694,6 +737,35 @@ class Bench:
                 log(f"deleted namespace {ns}")
             except (BenchError, OSError) as e:
                 log(f"could not delete namespace {ns}: {e}")
+
+
+def authorization_modes(work, kube, ns):
+    """(label, server arguments, Authorization header) of each way of securing the server, the
+    callers' token made here: a ServiceAccount allowed to read clusters in `ns`."""
+    shared = secrets.token_hex(16)
+    policy = os.path.join(work, "policy.yaml")
+    with open(policy, "w") as f:
+        f.write(f"users:\n- name: bench\n  token: {shared}\n  namespaces: [{ns}]\n")
+    sa = "bench-reader"
+    kube.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": sa}})
+    kube.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", {
+        "metadata": {"name": sa},
+        "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["get", "list"]}]})
+    kube.request("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", {
+        "metadata": {"name": sa},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]})
+    _, body = kube.request("POST", f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+                           {"spec": {"expirationSeconds": 3600}})
+    kube_token = json.loads(body)["status"]["token"]
+    return [
+        ("open (no authentication)", [], None),
+        ("shared token (--auth-token)", ["--auth-token", shared], shared),
+        ("access policy (--auth-policy-file)", ["--auth-policy-file", policy], shared),
+        ("Kubernetes, cached (--kubernetes-auth)", ["--kubernetes-auth"], "Bearer " + kube_token),
+        ("Kubernetes, uncached (TTLs 0)", ["--kubernetes-auth", "--kubernetes-auth-token-ttl=0",
+                                           "--kubernetes-auth-decision-ttl=0"], "Bearer " + kube_token),
+    ]
 
 
 def loadavg():
@@ -977,6 +1049,9 @@ def report(b):
         for label, ready, rss in b.real_ready:
             add(f"| {label} | {ready:.2f} | {rss:.1f} |")
         add("")
+    for section in b.sections:
+        add(section)
+        add("")
     return "\n".join(lines)
 
 
@@ -999,6 +1074,8 @@ def main():
                    help="a Go APIServer binary to measure (repeatable; see bench/build-go-server)")
     p.add_argument("--go-list-timeout", type=float, default=120,
                    help="seconds a Go server may take for the big LIST (default 120)")
+    p.add_argument("--no-auth", dest="auth", action="store_false",
+                   help="skip the authorization comparison on the real cluster")
     p.add_argument("--out", help="also write the markdown report to this file")
     o = p.parse_args()
     o.duration = float(o.duration.rstrip("s"))

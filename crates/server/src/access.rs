@@ -2,10 +2,12 @@
 //!
 //! * **Who**: a caller presents a Kubernetes token (`Authorization: Bearer <token>`: a
 //!   ServiceAccount token, or whatever else the cluster's TokenReview accepts); a TokenReview
-//!   says whose it is. Answers are kept [`TOKEN_TTL`] (refusals [`REFUSAL_TTL`]).
+//!   says whose it is. Answers are kept a while (`--kubernetes-auth-token-ttl`, 10 s; refusals
+//!   at most [`REFUSAL_TTL`]).
 //! * **What**: every V1 call is checked with a SubjectAccessReview as the caller, for the verb and
 //!   resource its RPC maps to ([`Rule`], declared with the RPC in `rpcs.rs`) in the namespace of
-//!   the request (all namespaces for the list-all calls); decisions are kept [`DECISION_TTL`]. V2
+//!   the request (all namespaces for the list-all calls); decisions are kept a while
+//!   (`--kubernetes-auth-decision-ttl`, 5 s). V2
 //!   calls go to Kubernetes as the caller (impersonation), so Kubernetes decides them itself.
 //!
 //! A review that cannot be made (the API server is unreachable) refuses the call with
@@ -26,17 +28,14 @@ use tonic::Code;
 
 use crate::error::{ApiError, kube_text};
 
-/// How long a token's identity is kept.
-pub const TOKEN_TTL: Duration = Duration::from_secs(10);
-/// How long a refused token stays refused without asking again.
+/// How long a refused token stays refused without asking again, at most.
 pub const REFUSAL_TTL: Duration = Duration::from_secs(2);
-/// How long an authorization decision is kept.
-pub const DECISION_TTL: Duration = Duration::from_secs(5);
 /// Entries kept at most per cache (it is emptied when full).
 const CACHE_ENTRIES: usize = 8192;
 
-/// A caller, as the cluster's TokenReview describes them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A caller, as the cluster's TokenReview describes them (or a client certificate, or the access
+/// policy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Identity {
     pub user: String,
     pub uid: String,
@@ -71,7 +70,7 @@ impl Rule {
     }
 
     /// `create rayclusters.ray.io`, `get rayclusters.ray.io/proxy`, `list configmaps`.
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut text = format!("{} {}", self.verb, self.resource);
         if !self.group.is_empty() {
             text.push('.');
@@ -93,14 +92,19 @@ type Decisions = HashMap<(Arc<Identity>, Rule, String), (Instant, Result<(), Str
 /// Authentication by TokenReview and authorization by SubjectAccessReview.
 pub struct KubernetesAccess {
     client: kube::Client,
+    token_ttl: Duration,
+    decision_ttl: Duration,
     tokens: Mutex<Tokens>,
     decisions: Mutex<Decisions>,
 }
 
 impl KubernetesAccess {
-    pub fn new(client: kube::Client) -> Self {
+    /// Reviews with `client`; callers are kept `token_ttl`, decisions `decision_ttl`.
+    pub fn new(client: kube::Client, token_ttl: Duration, decision_ttl: Duration) -> Self {
         Self {
             client,
+            token_ttl,
+            decision_ttl,
             tokens: Mutex::new(HashMap::new()),
             decisions: Mutex::new(HashMap::new()),
         }
@@ -130,9 +134,9 @@ impl KubernetesAccess {
             .get(token)
         {
             let ttl = if identity.is_some() {
-                TOKEN_TTL
+                self.token_ttl
             } else {
-                REFUSAL_TTL
+                REFUSAL_TTL.min(self.token_ttl)
             };
             if at.elapsed() < ttl {
                 return identity.clone().ok_or_else(unauthenticated);
@@ -169,11 +173,13 @@ impl KubernetesAccess {
                     extra: user.extra.unwrap_or_default(),
                 })
             });
-        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-        if tokens.len() >= CACHE_ENTRIES {
-            tokens.clear();
+        if !self.token_ttl.is_zero() {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if tokens.len() >= CACHE_ENTRIES {
+                tokens.clear();
+            }
+            tokens.insert(token.to_string(), (Instant::now(), identity.clone()));
         }
-        tokens.insert(token.to_string(), (Instant::now(), identity.clone()));
         identity.ok_or_else(unauthenticated)
     }
 
@@ -192,31 +198,35 @@ impl KubernetesAccess {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .filter(|(at, _)| at.elapsed() < DECISION_TTL)
+            .filter(|(at, _)| at.elapsed() < self.decision_ttl)
             .map(|(_, decision)| decision.clone());
         let decision = match cached {
             Some(decision) => decision,
             None => {
                 let decision = self.review(identity, rule, namespace).await?;
-                let mut decisions = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
-                if decisions.len() >= CACHE_ENTRIES {
-                    decisions.clear();
+                if !self.decision_ttl.is_zero() {
+                    let mut decisions = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+                    if decisions.len() >= CACHE_ENTRIES {
+                        decisions.clear();
+                    }
+                    decisions.insert(key, (Instant::now(), decision.clone()));
                 }
-                decisions.insert(key, (Instant::now(), decision.clone()));
                 decision
             }
         };
         decision.map_err(|reason| {
-            let place = if namespace.is_empty() {
-                "in all namespaces".to_string()
-            } else {
-                format!("in namespace {namespace}")
-            };
-            let mut text = format!("{} may not {} {place}", identity.user, rule.describe());
+            let mut error = denied(
+                identity,
+                &rule.describe(),
+                (!namespace.is_empty()).then_some(namespace),
+            );
             if !reason.is_empty() {
-                text.push_str(&format!(": {reason}"));
+                error = ApiError::with_code(
+                    Code::PermissionDenied,
+                    format!("{}: {reason}", error.message()),
+                );
             }
-            ApiError::with_code(Code::PermissionDenied, text)
+            error
         })
     }
 
@@ -261,6 +271,18 @@ impl KubernetesAccess {
             Err(status.reason.unwrap_or_default())
         })
     }
+}
+
+/// PERMISSION_DENIED: "USER may not WHAT in namespace NS" (`None`: "in all namespaces").
+pub(crate) fn denied(identity: &Identity, what: &str, namespace: Option<&str>) -> ApiError {
+    let place = match namespace {
+        Some(namespace) => format!("in namespace {namespace}"),
+        None => "in all namespaces".to_string(),
+    };
+    ApiError::with_code(
+        Code::PermissionDenied,
+        format!("{} may not {what} {place}", identity.user),
+    )
 }
 
 /// What is encoded in an `Impersonate-Extra-` key: all but letters, digits and `-._~`.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use tonic::Code;
 
-use crate::access::{Identity, KubernetesAccess, Rule};
+use crate::access::{Identity, Rule};
+use crate::auth::Authorizer;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -18,7 +19,7 @@ use crate::metrics::Metrics;
 pub struct Calls {
     metrics: Arc<Metrics>,
     timeout: Duration,
-    access: Option<Arc<KubernetesAccess>>,
+    access: Option<Authorizer>,
 }
 
 impl Calls {
@@ -31,14 +32,14 @@ impl Calls {
     }
 
     /// Authorizes every call with `access` ([`Self::authorize`]).
-    pub fn with_access(mut self, access: Option<Arc<KubernetesAccess>>) -> Self {
+    pub fn with_access(mut self, access: Option<Authorizer>) -> Self {
         self.access = access;
         self
     }
 
     /// Whether the caller may make a call that needs `rule` in `namespace` (everything is
-    /// allowed without `--kubernetes-auth`). A call that reached here without a caller is
-    /// refused.
+    /// allowed without an access policy or `--kubernetes-auth`). A call that reached here
+    /// without a caller is refused.
     pub async fn authorize(
         &self,
         identity: Option<&Arc<Identity>>,

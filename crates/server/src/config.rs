@@ -143,6 +143,28 @@ pub struct Config {
     #[arg(long = "auth-token-file", env = "KUBERAY_APISERVER_AUTH_TOKEN_FILE")]
     pub auth_token_file: Option<PathBuf>,
 
+    /// With `--auth-token`: only HTTP paths starting with this prefix need the token (the
+    /// `SECURITY_PREFIX` of KubeRay's security proxy); gRPC calls always do. Default: `/`, every
+    /// API path.
+    #[arg(long = "auth-path-prefix", env = "KUBERAY_APISERVER_AUTH_PATH_PREFIX")]
+    pub auth_path_prefix: Option<String>,
+
+    /// A YAML file of callers, each with a token (or a client certificate's common name), the
+    /// namespaces they may use and `read-only` or `read-write` access; read again when it
+    /// changes. For the embedded store, or any backend without Kubernetes identities.
+    #[arg(long = "auth-policy-file", env = "KUBERAY_APISERVER_AUTH_POLICY_FILE", conflicts_with_all = ["auth_token", "auth_token_file", "kubernetes_auth"])]
+    pub auth_policy_file: Option<PathBuf>,
+
+    /// With `--kubernetes-auth`: how long a reviewed token's caller is kept (refusals: at most
+    /// 2 s); 0 reviews every call.
+    #[arg(long = "kubernetes-auth-token-ttl", env = "KUBERAY_APISERVER_KUBERNETES_AUTH_TOKEN_TTL", default_value = "10s", value_parser = parse_go_duration)]
+    pub kubernetes_auth_token_ttl: Duration,
+
+    /// With `--kubernetes-auth`: how long an authorization decision is kept; 0 asks Kubernetes
+    /// for every call.
+    #[arg(long = "kubernetes-auth-decision-ttl", env = "KUBERAY_APISERVER_KUBERNETES_AUTH_DECISION_TTL", default_value = "5s", value_parser = parse_go_duration)]
+    pub kubernetes_auth_decision_ttl: Duration,
+
     /// PEM certificate chain to serve TLS with on both ports (with `--tls-key-file`); reloaded
     /// when it changes.
     #[arg(long = "tls-cert-file", env = "KUBERAY_APISERVER_TLS_CERT_FILE")]
@@ -152,8 +174,10 @@ pub struct Config {
     #[arg(long = "tls-key-file", env = "KUBERAY_APISERVER_TLS_KEY_FILE")]
     pub tls_key_file: Option<PathBuf>,
 
-    /// PEM CA certificates: clients must present a certificate signed by one of them (mutual
-    /// TLS). Needs `--tls-cert-file`.
+    /// PEM CA certificates: a client certificate signed by one of them is a credential (mutual
+    /// TLS; the subject's common name is the user, its organizations the groups), and API calls
+    /// then need one (or another configured credential). Health checks need none. Needs
+    /// `--tls-cert-file`.
     #[arg(
         long = "tls-client-ca-file",
         env = "KUBERAY_APISERVER_TLS_CLIENT_CA_FILE"
@@ -228,7 +252,6 @@ impl Config {
         Self::parse_from(normalize_go_flags(std::env::args_os()))
     }
 
-    /// The embedded store's directory: `--data-dir`, else the per-user data directory.
     /// The TLS files, when a certificate is configured; a key without a certificate (or the
     /// reverse), or a client CA without either, is an error.
     pub fn tls_files(&self) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
@@ -246,6 +269,7 @@ impl Config {
         }
     }
 
+    /// The embedded store's directory: `--data-dir`, else the per-user data directory.
     pub fn data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {
             return dir.clone();

@@ -130,7 +130,10 @@ pub fn service(
                 && !auth::open_grpc_path(request.uri().path())
             {
                 match auth
-                    .check(request.headers().get(http::header::AUTHORIZATION))
+                    .check(
+                        request.headers().get(http::header::AUTHORIZATION),
+                        request.extensions().get(),
+                    )
                     .await
                 {
                     Ok(Some(identity)) => {

@@ -14,6 +14,7 @@ pub mod http;
 pub mod json_walk;
 pub mod listen;
 pub mod metrics;
+pub mod policy;
 pub mod readiness;
 pub mod rpcs;
 pub mod services;
@@ -92,28 +93,13 @@ impl RunningServer {
 
 /// Connects the backend, binds both listeners and starts serving.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    let token = auth::SharedToken::configured(
-        config.auth_token.as_deref(),
-        config.auth_token_file.as_deref(),
-    )?;
     let tls = tls::Tls::load(config.tls_files()?)?;
     let backend = backend::connect(&config).await?;
-    let access = config
-        .kubernetes_auth
-        .then(|| Arc::new(access::KubernetesAccess::new(backend.client.clone())));
-    let auth = match (token, &access) {
-        (Some(token), _) => {
-            tracing::info!("API calls must present the authentication token");
-            Some(auth::Authenticator::Token(token))
-        }
-        (None, Some(access)) => {
-            tracing::info!(
-                "API calls are authenticated with TokenReview and authorized with SubjectAccessReview"
-            );
-            Some(auth::Authenticator::Kubernetes(access.clone()))
-        }
-        (None, None) => None,
-    };
+    let auth::Security {
+        authenticator: auth,
+        authorizer: access,
+        policy,
+    } = auth::Security::from_config(&config, &backend.client)?;
     if !config.enable_api_server_v2 {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
     }
@@ -124,6 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     ));
     let metrics = Arc::new(Metrics::new());
     let calls = Calls::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
+
     let dashboards =
         dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
     let scope = config.namespace_scope();
@@ -132,6 +119,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let begin_shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
+    if let Some(policy) = policy {
+        policy.watch(stop.clone());
+    }
     let caches = config
         .watch_cache
         .then(|| Arc::new(cache::Caches::start(&backend.client, &scope, &stop)));
@@ -151,6 +141,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             config.http_max_body_bytes,
             config.v2_timeout,
             scope,
+            access,
         )
     });
     let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);

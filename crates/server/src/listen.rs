@@ -63,7 +63,7 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 
 use crate::Config;
-use crate::tls::Acceptor;
+use crate::tls::{Acceptor, ClientCertificate};
 
 /// The request handler of a listener.
 pub type HttpService = BoxCloneSyncService<Request<Body>, Response<Body>, Infallible>;
@@ -213,8 +213,10 @@ pub async fn serve(
         tokio::spawn(async move {
             match tls {
                 None => {
-                    run_connection(stream, builder, service, &conn, &limits, http2_only, &stop)
-                        .await
+                    run_connection(
+                        stream, None, builder, service, &conn, &limits, http2_only, &stop,
+                    )
+                    .await
                 }
                 // The handshake counts as the start of the first request: it must end within
                 // the header read timeout.
@@ -224,10 +226,13 @@ pub async fn serve(
                     tokio::select! {
                         outcome = tokio::time::timeout(limits.header_read_timeout, handshake) => {
                             match outcome {
-                                Ok(Ok(stream)) => run_connection(
-                                    stream, builder, service, &conn, &limits, http2_only, &stop,
-                                )
-                                .await,
+                                Ok(Ok(stream)) => {
+                                    let client = ClientCertificate::of(stream.get_ref().1.peer_certificates());
+                                    run_connection(
+                                        stream, client, builder, service, &conn, &limits, http2_only, &stop,
+                                    )
+                                    .await
+                                }
                                 Ok(Err(error)) => tracing::debug!("{name}: TLS handshake failed: {error}"),
                                 Err(_) => tracing::debug!("{name}: TLS handshake timed out"),
                             }
@@ -285,9 +290,12 @@ fn earliest(
     }
 }
 
-/// Serves one connection and enforces its deadlines.
+/// Serves one connection and enforces its deadlines. `client`, the connection's verified
+/// client certificate, goes with each of its requests.
+#[allow(clippy::too_many_arguments)]
 async fn run_connection<S>(
     stream: S,
+    client: Option<ClientCertificate>,
     builder: Builder<TokioExecutor>,
     service: HttpService,
     conn: &Arc<Conn>,
@@ -310,6 +318,7 @@ async fn run_connection<S>(
         ConnService {
             inner: service,
             conn: conn.clone(),
+            client,
         },
     );
     tokio::pin!(connection);
@@ -522,6 +531,7 @@ impl Drop for InFlight {
 struct ConnService {
     inner: HttpService,
     conn: Arc<Conn>,
+    client: Option<ClientCertificate>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -533,8 +543,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         let guard = InFlight::start(self.conn.clone());
         let inner = self.inner.clone();
         let close = self.conn.reserve && request.version() < http::Version::HTTP_2;
+        let mut request = request.map(Body::new);
+        if let Some(client) = &self.client {
+            request.extensions_mut().insert(client.clone());
+        }
         Box::pin(async move {
-            let mut response = inner.oneshot(request.map(Body::new)).await?;
+            let mut response = inner.oneshot(request).await?;
             if close {
                 // A reserve connection serves one request (the watchdog then shuts it down).
                 response.headers_mut().insert(

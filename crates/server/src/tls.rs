@@ -1,5 +1,12 @@
-//! TLS on both ports (`--tls-cert-file`, `--tls-key-file`), optionally requiring client
-//! certificates signed by `--tls-client-ca-file` (mutual TLS).
+//! TLS on both ports (`--tls-cert-file`, `--tls-key-file`), optionally with client certificates
+//! signed by `--tls-client-ca-file` (mutual TLS).
+//!
+//! A client certificate is then a credential: the handshake verifies one when it is presented
+//! (a certificate from another CA ends the handshake) but does not demand one, so health checks
+//! and probes keep working without; the API calls of a connection without a certificate need
+//! another credential or are refused (see `auth`). The certificate names its caller as
+//! Kubernetes reads client certificates: the subject's common name is the user, its
+//! organizations are the groups ([`ClientCertificate`]).
 //!
 //! The files are read at start (a bad file stops the server there) and watched afterwards: when
 //! any of them changes (a rotated Kubernetes Secret, cert-manager renewing), new connections get
@@ -17,6 +24,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio_util::sync::CancellationToken;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::access::Identity;
 
 /// How often the files are checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -131,12 +141,53 @@ fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
     ]
     .into_iter()
     .flatten()
-    .map(|path| {
-        std::fs::metadata(path)
-            .ok()
-            .and_then(|m| Some((m.modified().ok()?, m.len())))
-    })
+    .map(|path| stamp(path))
     .collect()
+}
+
+/// Modification time and length of a file (through symlinks), `None` while it cannot be read.
+pub fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.modified().ok()?, m.len())))
+}
+
+/// The verified client certificate of a connection, as each of its requests carries it: the
+/// caller it names, or `None` when its subject has no common name (such a certificate
+/// authenticates nobody).
+#[derive(Clone, Debug)]
+pub struct ClientCertificate(pub Option<Arc<Identity>>);
+
+impl ClientCertificate {
+    /// The connection's certificate (the first of the chain the client sent), if any.
+    pub fn of(chain: Option<&[CertificateDer<'_>]>) -> Option<Self> {
+        let leaf = chain?.first()?;
+        Some(Self(certificate_identity(leaf).map(Arc::new)))
+    }
+}
+
+/// User (common name) and groups (organizations) of a certificate; `None` without a common name.
+fn certificate_identity(certificate: &CertificateDer<'_>) -> Option<Identity> {
+    let (_, parsed) = X509Certificate::from_der(certificate).ok()?;
+    let subject = parsed.subject();
+    let user = subject
+        .iter_common_name()
+        .next()
+        .and_then(|name| name.as_str().ok())
+        .filter(|name| !name.is_empty())?
+        .to_string();
+    let mut groups: Vec<String> = subject
+        .iter_organization()
+        .filter_map(|name| name.as_str().ok())
+        .map(str::to_string)
+        .collect();
+    // Kubernetes adds this group to every authenticated caller.
+    groups.push("system:authenticated".to_string());
+    Some(Identity {
+        user,
+        groups,
+        ..Default::default()
+    })
 }
 
 fn server_config(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<ServerConfig> {
@@ -153,6 +204,7 @@ fn server_config(files: &TlsFiles, alpn: &[&[u8]]) -> anyhow::Result<ServerConfi
                     .with_context(|| format!("adding a client CA from {}", path.display()))?;
             }
             let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+                .allow_unauthenticated()
                 .build()
                 .with_context(|| format!("the client CA {}", path.display()))?;
             builder.with_client_cert_verifier(verifier)

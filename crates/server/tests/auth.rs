@@ -299,3 +299,30 @@ async fn metrics_need_the_token_when_asked() {
     let (status, _) = call(&server, Method::GET, "/healthz", None, None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_path_prefix_limits_the_token_to_its_http_paths() {
+    let flag = format!("--auth-token={TOKEN}");
+    let mut server = TestServer::start_with(&[&flag, "--auth-path-prefix=/apis/v1/"]).await;
+    let ns = server.namespace("auth-prefix").await;
+    // Under the prefix: the token is needed.
+    let templates = format!("/apis/v1/namespaces/{ns}/compute_templates");
+    let (status, _) = call(&server, Method::GET, &templates, None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = call(&server, Method::GET, &templates, Some(TOKEN), None).await;
+    assert_eq!(status, 200);
+    // Outside it (V2 here), KubeRay's security proxy let requests through, and so does this.
+    let clusters = format!("/apis/ray.io/v1/namespaces/{ns}/rayclusters");
+    let (status, body) = call(&server, Method::GET, &clusters, None, None).await;
+    assert_eq!(status, 200, "{body}");
+    // gRPC calls always need it.
+    let mut client = ComputeTemplateServiceClient::connect(server.grpc.clone())
+        .await
+        .unwrap();
+    let refused = client
+        .list_compute_templates(ListComputeTemplatesRequest { namespace: ns })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    server.stop().await;
+}

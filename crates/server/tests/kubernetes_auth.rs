@@ -12,9 +12,9 @@ use kube::Api;
 use kube::api::PostParams;
 use kuberay_api::proto::compute_template_service_client::ComputeTemplateServiceClient;
 use kuberay_api::proto::{ComputeTemplate, CreateComputeTemplateRequest};
-use kuberay_api::routes::ROUTES;
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::access::{ApiCall, Ca, https, v1_calls, v2_calls};
 use support::{TestServer, http_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -96,6 +96,18 @@ async fn user(server: &TestServer, ns: &str, name: &str) -> String {
 }
 
 /// A call as the holder of `token`.
+async fn send(server: &TestServer, request: &ApiCall, token: Option<&str>) -> (u16, Value) {
+    call(
+        server,
+        request.method.clone(),
+        &request.path,
+        token,
+        request.body.clone(),
+    )
+    .await
+}
+
+/// A call as the holder of `token`.
 async fn call(
     server: &TestServer,
     method: Method,
@@ -174,61 +186,33 @@ async fn every_call_is_authorized_as_the_caller() {
     .await;
     assert_eq!(status, 200, "bob's refused delete deleted nothing");
 
-    // Every RPC over HTTP: bob is refused in alice's namespace and, like alice, across all
-    // namespaces; alice gets past authorization in hers (whatever the call then answers).
-    for route in ROUTES
-        .iter()
-        .filter(|r| kuberay_apiserver::services::SERVED_SERVICES.contains(&r.service))
-    {
-        let across_all = !route.pattern.contains("{namespace}");
-        let path = |ns: &str| {
-            route
-                .pattern
-                .replace("{namespace}", ns)
-                .split('/')
-                .map(|segment| {
-                    if segment.starts_with('{') {
-                        "x"
-                    } else {
-                        segment
-                    }
-                    .to_string()
-                })
-                .collect::<Vec<_>>()
-                .join("/")
+    // Every RPC over HTTP and every V2 verb. In alice's namespace bob is refused everything
+    // (by this server on V1, by Kubernetes as bob on V2); alice gets past authorization
+    // (whatever the call then answers) except across all namespaces.
+    let calls: Vec<(ApiCall, bool)> = v1_calls(&ns_a)
+        .into_iter()
+        .map(|c| (c, false))
+        .chain(v2_calls(&ns_a).into_iter().map(|c| (c, true)))
+        .collect();
+    for (request, v2) in &calls {
+        let refused = |status: u16, body: &Value, who: &str| {
+            assert_eq!(status, 403, "{who}: {request}: {body}");
+            if *v2 {
+                assert_eq!(body["reason"], "Forbidden", "{request}");
+            } else {
+                assert_eq!(body["code"], 7, "{request}");
+            }
         };
-        let method = Method::from_bytes(route.http_method.as_bytes()).unwrap();
-        let body = route.body.map(|_| json!({}));
-        let (status, answer) = call(
-            &server,
-            method.clone(),
-            &path(&ns_a),
-            Some(&bob),
-            body.clone(),
-        )
-        .await;
-        assert_eq!(
-            status, 403,
-            "bob: {} {}: {answer}",
-            route.http_method, route.pattern
-        );
-        let (status, answer) = call(
-            &server,
-            method.clone(),
-            &path(&ns_a),
-            Some(&alice),
-            body.clone(),
-        )
-        .await;
-        if across_all {
-            assert_eq!(status, 403, "alice: {}: {answer}", route.pattern);
+        let (status, body) = send(&server, request, Some(&bob)).await;
+        refused(status, &body, "bob");
+        let (status, body) = send(&server, request, Some(&alice)).await;
+        if request.across_all {
+            refused(status, &body, "alice");
         } else {
-            assert_ne!(
-                status, 403,
-                "alice: {} {}: {answer}",
-                route.http_method, route.pattern
+            assert!(
+                status != 401 && status != 403,
+                "alice: {request}: {status} {body}"
             );
-            assert_ne!(status, 401, "alice: {}: {answer}", route.pattern);
         }
     }
 
@@ -279,5 +263,63 @@ async fn every_call_is_authorized_as_the_caller() {
     );
     let (status, body) = call(&server, Method::DELETE, &clusters(&ns_a), Some(&bob), None).await;
     assert_eq!(status, 403, "{body}");
+
+    // A client certificate names the caller as Kubernetes reads one (common name: user,
+    // organizations: groups): authorized and impersonated as that user.
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let (cert, key) = ca.sign(&["localhost"]);
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let flags = [
+        "--kubernetes-auth".to_string(),
+        format!("--tls-cert-file={}", write("tls.crt", &cert)),
+        format!("--tls-key-file={}", write("tls.key", &key)),
+        format!("--tls-client-ca-file={}", write("ca.crt", &ca.pem)),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let tls_server = TestServer::start_with(&flags).await;
+    let alice_name = format!("system:serviceaccount:{ns_a}:alice");
+    let (cert, key) = ca.client(
+        Some(&alice_name),
+        &[
+            "system:serviceaccounts",
+            &format!("system:serviceaccounts:{ns_a}"),
+        ],
+    );
+    let alice_by_certificate = ca.https_client(Some((&cert, &key)));
+    let get = |path: String| {
+        let request = alice_by_certificate.get(format!("{}{path}", https(&tls_server.http)));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = get(format!("/apis/v1/namespaces/{ns_a}/compute_templates")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(format!("/apis/v1/namespaces/{ns_b}/compute_templates")).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with(&format!(
+            "{alice_name} may not list configmaps in namespace {ns_b}"
+        )),
+        "{body}"
+    );
+    let (status, body) = get(clusters(&ns_a)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = get(clusters(&ns_b)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(&alice_name),
+        "{body}"
+    );
+    tls_server.stop().await;
     server.stop().await;
 }

@@ -1,6 +1,6 @@
-//! TLS on both ports with certificates made here (a test CA): HTTPS and gRPC over TLS, mutual
-//! TLS refusing clients without a certificate of the CA, and a certificate rotated while a
-//! client stays connected.
+//! TLS on both ports with certificates made here (a test CA): HTTPS and gRPC over TLS, client
+//! certificates of the CA as credentials (none or another CA's refused, health open), and a
+//! certificate rotated while a client stays connected.
 
 mod support;
 
@@ -10,65 +10,16 @@ use std::time::{Duration, Instant};
 
 use kuberay_api::proto::ListAllComputeTemplatesRequest;
 use kuberay_api::proto::compute_template_service_client::ComputeTemplateServiceClient;
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use support::TestServer;
+use support::access::{Ca, https};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
-
-/// A test CA and what it signs.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "kuberay-apiserver test CA");
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self {
-            issuer: Issuer::new(params, key),
-            pem,
-        }
-    }
-
-    /// A certificate for `names` (and 127.0.0.1): its PEM and its key's PEM.
-    fn sign(&self, names: &[&str]) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params
-            .subject_alt_names
-            .push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn https_client(ca: &Ca, identity: Option<(&str, &str)>) -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap()]);
-    if let Some((cert, key)) = identity {
-        builder = builder
-            .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
-    }
-    builder.build().unwrap()
-}
-
-fn https(address: &str) -> String {
-    address.replace("http://", "https://")
 }
 
 /// The certificate the server presents to a new connection on `address` (`host:port`).
@@ -102,7 +53,7 @@ async fn both_ports_serve_tls_and_a_rotated_certificate_is_used_without_a_restar
     let server = TestServer::start_with(&[&cert_flag, &key_flag]).await;
 
     // HTTPS, verified against the CA.
-    let client = https_client(&ca, None);
+    let client = ca.https_client(None);
     let templates = format!("{}/apis/v1/compute_templates", https(&server.http));
     let response = client.get(&templates).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -168,7 +119,7 @@ async fn both_ports_serve_tls_and_a_rotated_certificate_is_used_without_a_restar
 }
 
 #[tokio::test]
-async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
+async fn client_certificates_of_the_ca_are_credentials() {
     let ca = Ca::new();
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = ca.sign(&["localhost"]);
@@ -187,24 +138,40 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
     let server = TestServer::start_with(&[&cert_flag, &key_flag, &ca_flag]).await;
     let templates = format!("{}/apis/v1/compute_templates", https(&server.http));
 
-    assert!(
-        https_client(&ca, None)
-            .get(&templates)
-            .send()
-            .await
-            .is_err()
-    );
+    // Without a certificate: health answers (probes present none), API calls are refused.
+    let anonymous = ca.https_client(None);
+    let health = anonymous
+        .get(format!("{}/healthz", https(&server.http)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let refused = anonymous.get(&templates).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], 16, "{body}");
+    // A certificate of another CA ends the handshake.
     let other = Ca::new();
-    let (stranger_cert, stranger_key) = other.sign(&["stranger"]);
+    let (stranger_cert, stranger_key) = other.client(Some("stranger"), &[]);
     assert!(
-        https_client(&ca, Some((&stranger_cert, &stranger_key)))
+        ca.https_client(Some((&stranger_cert, &stranger_key)))
             .get(&templates)
             .send()
             .await
             .is_err()
     );
-    let (client_cert, client_key) = ca.sign(&["client"]);
-    let response = https_client(&ca, Some((&client_cert, &client_key)))
+    // A certificate of the CA naming nobody (no common name) is no credential.
+    let (nameless_cert, nameless_key) = ca.client(None, &["team"]);
+    let response = ca
+        .https_client(Some((&nameless_cert, &nameless_key)))
+        .get(&templates)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let (client_cert, client_key) = ca.client(Some("client"), &[]);
+    let response = ca
+        .https_client(Some((&client_cert, &client_key)))
         .get(&templates)
         .send()
         .await
@@ -224,19 +191,14 @@ async fn mutual_tls_refuses_clients_without_a_certificate_of_the_ca() {
             .unwrap()
             .tls_config(tls)
             .unwrap();
-        async move { endpoint.connect().await }
+        async move { endpoint.connect().await.unwrap() }
     };
-    let refused = match connect(None).await {
-        Err(_) => true,
-        Ok(channel) => ComputeTemplateServiceClient::new(channel)
-            .list_all_compute_templates(ListAllComputeTemplatesRequest {})
-            .await
-            .is_err(),
-    };
-    assert!(refused, "a gRPC client without a certificate was served");
-    let channel = connect(Some(Identity::from_pem(client_cert, client_key)))
+    let refused = ComputeTemplateServiceClient::new(connect(None).await)
+        .list_all_compute_templates(ListAllComputeTemplatesRequest {})
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let channel = connect(Some(Identity::from_pem(client_cert, client_key))).await;
     ComputeTemplateServiceClient::new(channel)
         .list_all_compute_templates(ListAllComputeTemplatesRequest {})
         .await

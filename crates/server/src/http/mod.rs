@@ -134,8 +134,14 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if !auth.protects(request.uri().path()) {
+        return next.run(request).await;
+    }
     match auth
-        .check(request.headers().get(header::AUTHORIZATION))
+        .check(
+            request.headers().get(header::AUTHORIZATION),
+            request.extensions().get(),
+        )
         .await
     {
         Ok(identity) => {

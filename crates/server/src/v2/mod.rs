@@ -37,6 +37,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kuberay_core::scope::{NamespaceScope, OutOfScope};
 use kuberay_core::{compute_template, names, template_injection};
 
+use crate::access::Identity;
+use crate::auth::Authorizer;
 use crate::error::kube_text;
 use crate::json_walk;
 use crate::services::KubeIo;
@@ -79,6 +81,8 @@ struct Inner {
     max_body_bytes: usize,
     timeout: Duration,
     scope: NamespaceScope,
+    /// How callers are authorized, when they are.
+    access: Option<Authorizer>,
 }
 
 /// What a V2 path is.
@@ -300,13 +304,16 @@ fn backoff(attempt: u32) -> Duration {
 
 impl V2 {
     /// `timeout` is the deadline of every request except watches.
-    /// `scope` refuses requests for namespaces the server does not serve.
+    /// `scope` refuses requests for namespaces the server does not serve; `access` authorizes
+    /// callers (the policy decides before forwarding; with `--kubernetes-auth` the caller is
+    /// impersonated and Kubernetes decides).
     pub fn new(
         client: kube::Client,
         io: KubeIo,
         max_body_bytes: usize,
         timeout: Duration,
         scope: NamespaceScope,
+        access: Option<Authorizer>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -315,6 +322,7 @@ impl V2 {
                 max_body_bytes,
                 timeout,
                 scope,
+                access,
             }),
         }
     }
@@ -323,13 +331,39 @@ impl V2 {
     pub async fn handle(&self, request: Request<Body>) -> Result<Response, Request<Body>> {
         match route(request.method(), request.uri().path()) {
             Some(route) => Ok(match check_scope(&self.inner.scope, request.uri().path()) {
-                Ok(()) => self.serve(route, request).await,
+                Ok(()) => match self.refusal(&request) {
+                    None => self.serve(route, request).await,
+                    Some(refused) => refused,
+                },
                 Err(refused) => {
                     kube_status(StatusCode::FORBIDDEN, "Forbidden", &refused.to_string())
                 }
             }),
             None => Err(request),
         }
+    }
+
+    /// With an access policy, the answer to a request the caller may not make (with
+    /// `--kubernetes-auth` Kubernetes decides, as the caller).
+    fn refusal(&self, request: &Request<Body>) -> Option<Response> {
+        let Some(Authorizer::Policy(policy)) = &self.inner.access else {
+            return None;
+        };
+        let Some(identity) = request.extensions().get::<Arc<Identity>>() else {
+            return Some(kube_status(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                crate::auth::REFUSED,
+            ));
+        };
+        policy
+            .authorize_v2(
+                identity,
+                request.method(),
+                namespace_of(request.uri().path()).as_deref(),
+            )
+            .err()
+            .map(|refused| kube_status(StatusCode::FORBIDDEN, "Forbidden", &refused.message()))
     }
 
     async fn serve(&self, route: Route, request: Request<Body>) -> Response {
@@ -375,9 +409,8 @@ impl V2 {
         strip_connection_headers(&mut headers);
         strip_client_identity(&mut headers);
         // With --kubernetes-auth, Kubernetes acts as the caller and applies its own RBAC.
-        if let Some(identity) = parts
-            .extensions
-            .get::<std::sync::Arc<crate::access::Identity>>()
+        if let Some(Authorizer::Kubernetes(_)) = &self.inner.access
+            && let Some(identity) = parts.extensions.get::<Arc<Identity>>()
         {
             for (name, value) in crate::access::impersonation(identity) {
                 headers.append(name, value);

@@ -5,6 +5,8 @@
 //! `KUBERAY_TEST_KUBECONFIG` names a kubeconfig (the same tests then run against it).
 #![allow(dead_code)]
 
+pub mod access;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
