@@ -7,21 +7,31 @@ submissions through the in-cluster dashboard address, and V2's Kubernetes servic
 checks beside the API (pods running, pods gone) it reads with kubectl. Exits non-zero on the
 first failure, saying what it waited for and what it saw.
 
-Usage: e2e/smoke.py KUBECTL RAY_IMAGE
+Then the chart's `security` with the real image: `helm upgrade` of the release with a shared
+token (KubeRay's `security.env.SECURITY_TOKEN`), then with `security.kubernetesAuth`, calls
+through the NodePort with and without credentials, and the release back to its first values.
+
+Usage: e2e/smoke.py KUBECTL RAY_IMAGE HELM KUBECONFIG CHART
+  RAY_IMAGE "-" skips the Ray part (only the `security` checks run).
 """
 
 import json
+import secrets
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 
-KUBECTL, RAY_IMAGE = sys.argv[1], sys.argv[2]
+KUBECTL, RAY_IMAGE, HELM, KUBECONFIG, CHART = sys.argv[1:6]
 API = "http://127.0.0.1:31888"
 NS = "ray-system"
-RAY_VERSION = RAY_IMAGE.rsplit(":", 1)[1]
+RAY_VERSION = RAY_IMAGE.rsplit(":", 1)[-1]
 START = time.monotonic()
+# The release's values as e2e/smoke installs it; every `helm upgrade` here starts from them.
+BASE_VALUES = ["--set", "service.type=NodePort", "--set", "image.pullPolicy=Never"]
+AUTH_NS = "smoke-auth"
 
 
 def log(text):
@@ -34,10 +44,12 @@ def fail(text):
     sys.exit(1)
 
 
-def call(method, path, body=None, raw=False):
+def call(method, path, body=None, raw=False, authorization=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(API + path, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             text = answer.read()
@@ -52,10 +64,11 @@ def call(method, path, body=None, raw=False):
         return 0, str(error)
 
 
-def expect(status, method, path, body=None, raw=False):
-    got, answer = call(method, path, body, raw)
+def expect(status, method, path, body=None, raw=False, authorization=None):
+    got, answer = call(method, path, body, raw, authorization)
     if got != status:
-        fail(f"{method} {path}: {got}, expected {status}: {str(answer)[:2000]}")
+        shown = "" if authorization is None else " (with a credential)"
+        fail(f"{method} {path}{shown}: {got}, expected {status}: {str(answer)[:2000]}")
     return answer
 
 
@@ -84,6 +97,109 @@ def pods(selector):
     return [(p["metadata"]["name"], p["status"].get("phase"),
              all(c.get("ready") for c in p["status"].get("containerStatuses", [{}])))
             for p in items]
+
+
+def helm_upgrade(what, values=None):
+    """`helm upgrade` of the release to its first values plus `values`, then waits until the
+    Deployment's only pods are the new ones (the old pod, which may not ask for credentials, is
+    gone from the NodePort)."""
+    t0 = time.monotonic()
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as extra:
+        # Values (tokens included) in a file, not on the command line.
+        json.dump(values or {}, extra)
+        extra.flush()
+        done = subprocess.run([HELM, "--kubeconfig", KUBECONFIG, "upgrade", "kuberay-apiserver", CHART,
+                               "-n", NS, *BASE_VALUES, "-f", extra.name, "--wait", "--timeout", "3m"],
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"helm upgrade ({what}): {done.stderr.strip()[-2000:]}")
+    deployment = json.loads(kubectl("get", "deployment", "kuberay-apiserver", "-n", NS, "-o", "json"))
+    containers = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    if containers != ["kuberay-apiserver-container"]:
+        fail(f"containers of the Deployment ({what}): {containers}")
+    replicas = deployment["spec"]["replicas"]
+
+    def rolled_out():
+        items = json.loads(kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=kuberay-apiserver",
+                                   "-o", "json"))["items"]
+        seen = [(p["metadata"]["name"], p["metadata"].get("deletionTimestamp"),
+                 all(c.get("ready") for c in p["status"].get("containerStatuses", [{}]))) for p in items]
+        return len(seen) == replicas and all(ready and not gone for _, gone, ready in seen), seen
+
+    wait(f"rolled out with {what}", rolled_out, timeout=120, every=1)
+    log(f"helm upgrade with {what}: {time.monotonic() - t0:.1f}s")
+
+
+def security_checks():
+    """The chart's `security` with the real image, through the NodePort."""
+    t0 = time.monotonic()
+    templates = f"/apis/v1/namespaces/{NS}/compute_templates"
+
+    # A shared token, as KubeRay's values file sets it (security.env.SECURITY_TOKEN).
+    token = secrets.token_urlsafe(32)
+    helm_upgrade("security.env.SECURITY_TOKEN", {"security": {"env": {"SECURITY_TOKEN": token}}})
+    # The NodePort may need a moment for the new pod's endpoint.
+    refused = wait("a V1 list without the token refused", lambda: (lambda a: (a[0] == 401 and a, a))(
+        call("GET", templates)), timeout=60, every=1)[1]
+    if not isinstance(refused, dict) or refused.get("code") != 16:
+        fail(f"refusal without the token: {refused}")
+    expect(401, "GET", templates, authorization="not-the-token")
+    expect(401, "GET", templates, authorization=f"Bearer {token}x")
+    expect(200, "GET", templates, authorization=token)
+    expect(200, "GET", templates, authorization=f"Bearer {token}")
+    expect(200, "GET", "/healthz", raw=True)
+    expect(200, "GET", "/readyz", raw=True)
+    log(f"token: without it 401 {json.dumps(refused)}; `Authorization: <token>` and `Bearer <token>` 200;"
+        " /healthz and /readyz open")
+
+    # The cluster's users (security.kubernetesAuth): a ServiceAccount that may list ConfigMaps
+    # and RayClusters in one namespace only.
+    subprocess.run([KUBECTL, "apply", "-f", "-"], check=True, capture_output=True, text=True, input=json.dumps({
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": AUTH_NS}},
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reader", "namespace": AUTH_NS}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "reader", "namespace": AUTH_NS},
+             "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
+                       {"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["list"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "reader", "namespace": AUTH_NS},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "reader"},
+             "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": AUTH_NS}]},
+        ]}))
+    reader = kubectl("create", "token", "reader", "-n", AUTH_NS, "--duration=10m").strip()
+    helm_upgrade("security.kubernetesAuth", {"security": {"kubernetesAuth": True}})
+    bearer = f"Bearer {reader}"
+    mine = f"/apis/v1/namespaces/{AUTH_NS}/compute_templates"
+    wait("a V1 list without a token refused", lambda: (lambda a: (a[0] == 401, a))(call("GET", mine)),
+         timeout=60, every=1)
+    listed = expect(200, "GET", mine, authorization=bearer)
+    denied = expect(403, "GET", templates, authorization=bearer)
+    if not isinstance(denied, dict) or denied.get("code") != 7:
+        fail(f"refusal in {NS}: {denied}")
+    expect(401, "GET", mine, authorization="Bearer not-a-kubernetes-token")
+    # V2 goes to Kubernetes as the caller (impersonation, with the extra fields of its token):
+    # allowed where its Role allows, refused by Kubernetes elsewhere.
+    expect(200, "GET", f"/apis/ray.io/v1/namespaces/{AUTH_NS}/rayclusters", authorization=bearer)
+    forbidden = expect(403, "GET", f"/apis/ray.io/v1/namespaces/{NS}/rayclusters", authorization=bearer)
+    if not isinstance(forbidden, dict) or forbidden.get("reason") != "Forbidden" or \
+            f"system:serviceaccount:{AUTH_NS}:reader" not in forbidden.get("message", ""):
+        fail(f"V2 in {NS} as the reader: {forbidden}")
+    log(f"kubernetesAuth: the reader lists in {AUTH_NS} ({json.dumps(listed)}), is refused in {NS}"
+        f" ({denied.get('message', '')[:160]}); no token 401; V2 as the reader: 200 in {AUTH_NS}, 403 in {NS}")
+
+    # Back to the release's first values: no authentication.
+    helm_upgrade("the first values")
+    wait("a V1 list without credentials answered", lambda: (lambda a: (a[0] == 200, a))(call("GET", templates)),
+         timeout=60, every=1)
+    subprocess.run([KUBECTL, "delete", "namespace", AUTH_NS, "--wait=false"], check=True, capture_output=True)
+    log(f"security checks passed in {time.monotonic() - t0:.1f}s")
+
+
+if RAY_IMAGE == "-":
+    security_checks()
+    log("passed")
+    sys.exit(0)
 
 
 def group(name, template, replicas=None, extra=None):
@@ -257,4 +373,7 @@ expect(200, "DELETE", f"/apis/v1/namespaces/{NS}/services/{service}")
 expect(200, "DELETE", f"/apis/v1/namespaces/{NS}/compute_templates/default-template")
 subprocess.run([KUBECTL, "delete", "configmap", "smoke-app", "-n", NS], check=True, capture_output=True)
 wait("every Ray pod gone", lambda: (lambda p: (not p, p))(pods("ray.io/node-type")), timeout=300)
+
+# 9. The chart's `security`, now that nothing else runs.
+security_checks()
 log("passed")

@@ -3,6 +3,7 @@
 (`kubectl apply --dry-run=server -o json`): usage `check.py VARIANT FILE`. Run by
 deploy/chart/test. Exits non-zero, saying why, when a check fails."""
 
+import base64
 import json
 import sys
 
@@ -41,6 +42,30 @@ V2_RULES = {("", "services", "list")} | {
 }
 
 
+# What the server needs for `security.kubernetesAuth` (granted only then, always cluster-wide).
+KUBERNETES_AUTH_RULES = {
+    ("authentication.k8s.io", "tokenreviews", "create"),
+    ("authorization.k8s.io", "subjectaccessreviews", "create"),
+    ("authentication.k8s.io", "*", "impersonate"),
+} | {("", r, "impersonate") for r in ("users", "groups", "serviceaccounts")}
+AUTH_ROLE = "kuberay-apiserver-ray-system-kubernetes-auth"
+SECRET_DIR = "/etc/kuberay-apiserver"
+
+# What each variant's `security` must make of the server: the mode ("token", "kubernetes",
+# "policy" or None), the Secret it reads (and whether the chart makes it), the key, the path
+# prefix; TLS and client CA Secrets.
+SECURITY = {
+    # KubeRay's own values file: env.SECURITY_TOKEN "12345", SECURITY_PREFIX "/", the proxy.
+    "kuberay-values": dict(mode="token", secret="kuberay-apiserver-security-token", key="token",
+                           created=True, token="12345"),
+    "token-secret": dict(mode="token", secret="kuberay-api-token", key="api-token", prefix="/apis/"),
+    "kubernetes-auth": dict(mode="kubernetes"),
+    "single-kubernetes-auth": dict(mode="kubernetes"),
+    "policy": dict(mode="policy", secret="kuberay-auth-policy", key="policy.yaml"),
+    "tls": dict(mode=None, tls="kuberay-apiserver-tls", client_ca="kuberay-client-ca"),
+}
+
+
 def rules_of(role):
     return {
         (group, resource, verb)
@@ -51,28 +76,66 @@ def rules_of(role):
     }
 
 
-single = variant == "single-namespace"
+single = variant in ("single-namespace", "single-kubernetes-auth")
 v2 = variant != "v2-off"
 expected_rules = SERVER_RULES | (V2_RULES if v2 else set())
+sec = SECURITY.get(variant, {})
+mode = sec.get("mode")
 
 expected_kinds = {"ServiceAccount", "Service", "Deployment"}
 expected_kinds |= {"Role", "RoleBinding"} if single else {"ClusterRole", "ClusterRoleBinding"}
 if variant == "ingress":
     expected_kinds.add("Ingress")
+if sec.get("created"):
+    expected_kinds.add("Secret")
+if mode == "kubernetes":
+    expected_kinds |= {"ClusterRole", "ClusterRoleBinding"}
 check(set(by_kind) == expected_kinds, f"kinds {sorted(by_kind)}, expected {sorted(expected_kinds)}")
 
-role = one("Role" if single else "ClusterRole")
+
+def named(kind, name):
+    found = [o for o in by_kind.get(kind, []) if o["metadata"]["name"] == name]
+    check(len(found) == 1, f"expected one {kind} {name}, found {len(found)}")
+    return found[0] if found else {}
+
+
+# The kubernetesAuth grants: a ClusterRole and its binding, only in that mode, also with
+# singleNamespaceInstall (TokenReview, SubjectAccessReview and impersonation are cluster-scoped).
+auth_objects = [o for kind in ("ClusterRole", "ClusterRoleBinding") for o in by_kind.get(kind, [])
+                if o["metadata"]["name"] == AUTH_ROLE]
+if mode == "kubernetes":
+    auth_role = named("ClusterRole", AUTH_ROLE)
+    got = rules_of(auth_role)
+    check(got == KUBERNETES_AUTH_RULES, f"kubernetesAuth rules differ: missing "
+          f"{sorted(KUBERNETES_AUTH_RULES - got)}, extra {sorted(got - KUBERNETES_AUTH_RULES)}")
+    auth_binding = named("ClusterRoleBinding", AUTH_ROLE)
+    check(auth_binding.get("roleRef") == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                          "name": AUTH_ROLE}, f"auth binding roleRef {auth_binding.get('roleRef')}")
+    check(auth_binding.get("subjects") == [{"kind": "ServiceAccount", "name": "kuberay-apiserver",
+                                            "namespace": "ray-system"}],
+          f"auth binding subjects {auth_binding.get('subjects')}")
+else:
+    check(not auth_objects, f"kubernetesAuth grants without kubernetesAuth: {[o['kind'] for o in auth_objects]}")
+# No other role of the chart grants any of them.
+for kind in ("Role", "ClusterRole"):
+    for other in by_kind.get(kind, []):
+        if other["metadata"]["name"] != AUTH_ROLE:
+            leaked = rules_of(other) & KUBERNETES_AUTH_RULES
+            check(not leaked, f"{kind} {other['metadata']['name']} grants {sorted(leaked)}")
+
+role = named("Role" if single else "ClusterRole", "kuberay-apiserver")
 got = rules_of(role)
 check(got == expected_rules,
       f"RBAC rules differ: missing {sorted(expected_rules - got)}, extra {sorted(got - expected_rules)}")
-binding = one("RoleBinding" if single else "ClusterRoleBinding")
+binding = named("RoleBinding" if single else "ClusterRoleBinding", "kuberay-apiserver")
 check(binding.get("roleRef", {}).get("name") == role.get("metadata", {}).get("name"),
       "the binding does not name the role")
 check(binding.get("subjects") == [{"kind": "ServiceAccount", "name": "kuberay-apiserver",
                                    "namespace": "ray-system"}],
       f"binding subjects {binding.get('subjects')}")
 if single:
-    cluster_scoped = [o["kind"] for o in objects if not o["metadata"].get("namespace")]
+    cluster_scoped = [o["kind"] for o in objects
+                      if not o["metadata"].get("namespace") and o["metadata"]["name"] != AUTH_ROLE]
     check(not cluster_scoped, f"cluster-scoped objects with singleNamespaceInstall: {cluster_scoped}")
 
 deployment = one("Deployment")
@@ -127,21 +190,73 @@ if variant == "ingress":
     check(rule.get("host") == "kuberay.example.com", "Ingress host")
     check(ingress["spec"].get("ingressClassName") == "nginx", "ingressClassName")
 
+# No sidecar, whatever `security` says: the server authenticates by itself.
+check(set(containers) == {"kuberay-apiserver-container"}, f"containers {sorted(containers)}")
+check([p.get("targetPort") for p in service["spec"]["ports"]] == [8888, 8887],
+      f"Service targetPorts {[p.get('targetPort') for p in service['spec']['ports']]}: not the server's own")
+
+# security: the server's arguments, the Secrets it reads and where, the probes' scheme.
+expected_args = set()
+expected_mounts = {"/tmp": None}
+if mode == "token":
+    expected_args.add(f"--auth-token-file={SECRET_DIR}/token/{sec['key']}")
+    if sec.get("prefix"):
+        expected_args.add(f"--auth-path-prefix={sec['prefix']}")
+    expected_mounts[f"{SECRET_DIR}/token"] = (sec["secret"], [sec["key"]])
+elif mode == "kubernetes":
+    expected_args.add("--kubernetes-auth")
+elif mode == "policy":
+    expected_args.add(f"--auth-policy-file={SECRET_DIR}/policy/{sec['key']}")
+    expected_mounts[f"{SECRET_DIR}/policy"] = (sec["secret"], [sec["key"]])
+if sec.get("tls"):
+    expected_args |= {f"--tls-cert-file={SECRET_DIR}/tls/tls.crt", f"--tls-key-file={SECRET_DIR}/tls/tls.key"}
+    expected_mounts[f"{SECRET_DIR}/tls"] = (sec["tls"], ["tls.crt", "tls.key"])
+if sec.get("client_ca"):
+    expected_args.add(f"--tls-client-ca-file={SECRET_DIR}/client-ca/ca.crt")
+    expected_mounts[f"{SECRET_DIR}/client-ca"] = (sec["client_ca"], ["ca.crt"])
+security_args = {a for a in args if a.startswith(("--auth", "--kubernetes-auth", "--tls"))}
+check(security_args == expected_args, f"security args {sorted(security_args)}, expected {sorted(expected_args)}")
+check(set(mounts) == set(expected_mounts), f"mounts {sorted(mounts)}, expected {sorted(expected_mounts)}")
+for mount in server.get("volumeMounts", []):
+    expected = expected_mounts.get(mount["mountPath"])
+    if not expected:
+        continue
+    secret_name, keys = expected
+    check(mount.get("readOnly") is True, f"{mount['mountPath']} is not mounted read-only")
+    check("subPath" not in mount, f"{mount['mountPath']} is a subPath mount (not updated when the Secret changes)")
+    source = volumes.get(mount["name"], {}).get("secret", {})
+    check(source.get("secretName") == secret_name, f"{mount['mountPath']}: Secret {source.get('secretName')}, "
+          f"expected {secret_name}")
+    check([i["key"] for i in source.get("items", [])] == keys and
+          all(i["key"] == i["path"] for i in source.get("items", [])),
+          f"{mount['mountPath']}: items {source.get('items')}, expected {keys}")
+scheme = "HTTPS" if sec.get("tls") else "HTTP"
+for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    got = server.get(probe, {}).get("httpGet", {}).get("scheme")
+    check(got == scheme, f"{probe} scheme {got}, expected {scheme}")
+scrape = service["metadata"].get("annotations", {}).get("prometheus.io/scheme")
+check(scrape == ("https" if sec.get("tls") else None), f"prometheus.io/scheme {scrape}")
+template_annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+if sec.get("created"):
+    secret = named("Secret", sec["secret"])
+    check(secret.get("type") == "Opaque", f"token Secret type {secret.get('type')}")
+    data = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+    check(data == {sec["key"]: sec["token"]}, f"token Secret data {sorted(data)}")
+    check("checksum/security-token" in template_annotations, "no checksum of the token on the pods")
+else:
+    check("checksum/security-token" not in template_annotations, "a token checksum without a chart-made Secret")
+# Nothing of KubeRay's proxy is left: no port of it, no variable of it.
+check(not [p for c in pod.get("containers", []) for p in c.get("ports", [])
+           if p.get("containerPort") in (8988, 8987)], "a proxy port (8988/8987) in the pod")
+check(not [e for e in server.get("env", []) if e["name"] in ("SECURITY_TOKEN", "HTTP_LOCAL_PORT")],
+      "proxy variables in the server's environment")
+
 if variant == "kuberay-values":
-    proxy = containers.get("security-proxy-container", {})
-    check(proxy.get("image") == "quay.io/kuberay/security-proxy:nightly", "security proxy image")
-    proxy_env = {e["name"]: e.get("value") for e in proxy.get("env", [])}
-    for name, value in {"HTTP_LOCAL_PORT": "8988", "GRPC_LOCAL_PORT": "8987", "SECURITY_TOKEN": "12345",
-                        "HTTP_REMOTE_PORT": "8888", "GRPC_REMOTE_PORT": "8887"}.items():
-        check(proxy_env.get(name) == value, f"security proxy env {name}={proxy_env.get(name)}")
     check("--cors-allow-origin=*" in args, "--cors-allow-origin=*")
     check(server.get("resources", {}).get("requests") == {"cpu": "300m", "memory": "300Mi"},
           "the values file's resources")
     check(deployment["metadata"].get("labels", {}).get("team") == "ray", "labels")
-    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
-    check(annotations.get("example.com/owner") == "ray", "pod annotations")
-else:
-    check(set(containers) == {"kuberay-apiserver-container"}, f"containers {sorted(containers)}")
+    check(template_annotations.get("example.com/owner") == "ray", "pod annotations")
 
 if failures:
     for failure in failures:

@@ -118,3 +118,91 @@ them with the calls that need each).
   verbs: [get, create, update, patch, delete]
 {{- end }}
 {{- end }}
+
+{{/*
+What `security` asks of the server, checked, as YAML (read it with `fromYaml`):
+  enabled            security is set
+  mode               "token", "kubernetes", "policy" or "" (TLS only)
+  tokenSecret, tokenKey, createTokenSecret, token (the value of security.env.SECURITY_TOKEN)
+  policySecret, policyKey
+  pathPrefix         security.env.SECURITY_PREFIX when it is not "/" (token mode only)
+  tls, tlsSecret, clientCASecret
+KubeRay's security proxy (security.proxy, HTTP_LOCAL_PORT, GRPC_LOCAL_PORT, ENABLE_GRPC) is not
+run: the server authenticates by itself. Refuses, at template time, settings that choose more
+than one mode or none.
+*/}}
+{{- define "kuberay-apiserver.security" -}}
+{{- $sec := .Values.security | default dict }}
+{{- $env := $sec.env | default dict }}
+{{- $token := $sec.token | default dict }}
+{{- $policy := $sec.policy | default dict }}
+{{- $tls := $sec.tls | default dict }}
+{{- $envToken := trim (toString ($env.SECURITY_TOKEN | default "")) }}
+{{- $tokenSecret := toString ($token.existingSecret | default "") }}
+{{- $policySecret := toString ($policy.existingSecret | default "") }}
+{{- $kubernetes := eq (toString ($sec.kubernetesAuth | default false)) "true" }}
+{{- $tlsSecret := toString ($tls.secretName | default "") }}
+{{- $clientCASecret := toString ($tls.clientCASecretName | default "") }}
+{{- $prefix := toString ($env.SECURITY_PREFIX | default "/") }}
+{{- if and $envToken $tokenSecret }}
+{{- fail "security: set security.env.SECURITY_TOKEN (the chart makes a Secret of it) or security.token.existingSecret, not both" }}
+{{- end }}
+{{- $modes := list }}
+{{- if or $envToken $tokenSecret }}{{ $modes = append $modes (ternary "security.env.SECURITY_TOKEN" "security.token.existingSecret" (ne $envToken "")) }}{{ end }}
+{{- if $kubernetes }}{{ $modes = append $modes "security.kubernetesAuth" }}{{ end }}
+{{- if $policySecret }}{{ $modes = append $modes "security.policy.existingSecret" }}{{ end }}
+{{- if gt (len $modes) 1 }}
+{{- fail (printf "security: choose one way to authenticate callers, not %s (a shared token, the cluster's own users, or a policy file exclude each other)" (join " and " $modes)) }}
+{{- end }}
+{{- if and $clientCASecret (not $tlsSecret) }}
+{{- fail "security.tls.clientCASecretName needs security.tls.secretName (client certificates are checked only over TLS)" }}
+{{- end }}
+{{- if and .Values.security (not $modes) (not $tlsSecret) }}
+{{- fail "security is set but turns nothing on: set one of security.env.SECURITY_TOKEN, security.token.existingSecret, security.kubernetesAuth, security.policy.existingSecret, and/or security.tls.secretName (KubeRay's security proxy is not run: the server authenticates by itself)" }}
+{{- end }}
+{{- $mode := "" }}
+{{- if or $envToken $tokenSecret }}{{ $mode = "token" }}{{ else if $kubernetes }}{{ $mode = "kubernetes" }}{{ else if $policySecret }}{{ $mode = "policy" }}{{ end }}
+{{- if not (hasPrefix "/" $prefix) }}
+{{- fail (printf "security.env.SECURITY_PREFIX (%s) must start with /" $prefix) }}
+{{- end }}
+{{- if and (ne $prefix "/") (ne $mode "token") }}
+{{- fail (printf "security.env.SECURITY_PREFIX (%s) applies to a shared token (security.env.SECURITY_TOKEN or security.token.existingSecret) only" $prefix) }}
+{{- end }}
+enabled: {{ not (empty .Values.security) }}
+mode: {{ $mode | quote }}
+createTokenSecret: {{ ne $envToken "" }}
+token: {{ $envToken | quote }}
+tokenSecret: {{ ternary (printf "%s-security-token" .Values.name) $tokenSecret (ne $envToken "") | quote }}
+tokenKey: {{ ternary "token" (toString ($token.key | default "token")) (ne $envToken "") | quote }}
+policySecret: {{ $policySecret | quote }}
+policyKey: {{ toString ($policy.key | default "policy.yaml") | quote }}
+pathPrefix: {{ ternary $prefix "" (and (eq $mode "token") (ne $prefix "/")) | quote }}
+tls: {{ ne $tlsSecret "" }}
+tlsSecret: {{ $tlsSecret | quote }}
+clientCASecret: {{ $clientCASecret | quote }}
+{{- end }}
+
+{{/*
+What the server's ServiceAccount needs for `security.kubernetesAuth`: to ask the cluster who a
+caller is (TokenReview) and whether the caller may make a call (SubjectAccessReview), and to
+forward V2 calls as the caller (impersonation). All of it is cluster-scoped.
+*/}}
+{{- define "kuberay-apiserver.kubernetesAuthRules" -}}
+- apiGroups: [authentication.k8s.io]
+  resources: [tokenreviews]
+  verbs: [create]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+# V2 calls go to Kubernetes with Impersonate-User, -Group, -Uid and -Extra-* of the caller.
+- apiGroups: [""]
+  resources: [users, groups, serviceaccounts]
+  verbs: [impersonate]
+# uids, and the caller's extra fields (a ServiceAccount token carries e.g.
+# authentication.kubernetes.io/credential-id): Kubernetes checks each extra field as
+# userextras/<key>, and RBAC matches no wildcard after `userextras/`, so every resource of the
+# group is named with `*` (impersonate means nothing for its other resources).
+- apiGroups: [authentication.k8s.io]
+  resources: ["*"]
+  verbs: [impersonate]
+{{- end }}
