@@ -3,8 +3,9 @@
 //! Hand-written, thin structs over the k8s-openapi pod types. They type the fields this server
 //! reads or writes and keep everything else in a flattened `extra` map, so a read-modify-write
 //! never drops a field that a newer operator added. Optional fields follow the JSON tags of the
-//! operator's Go types: a field tagged `omitempty` is an `Option` left out when `None`, a field
-//! without it (the groups' `rayStartParams`) is always written, as `null` when `None`.
+//! operator's Go types: a field tagged `omitempty` is an `Option` left out when `None`
+//! (`#[skip_serializing_none]` on every struct), a field without it (the groups'
+//! `rayStartParams`, marked `#[serialize_always]`) is always written, as `null` when `None`.
 //!
 //! Each resource implements `k8s_openapi::Resource`, `ListableResource` and `Metadata`, which
 //! makes it a `kube::Resource` through kube-core's blanket implementation, so `kube::Api<K>`
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_with::skip_serializing_none;
 
 /// API group of the Ray resources.
 pub const GROUP: &str = "ray.io";
@@ -88,6 +90,7 @@ macro_rules! ray_resource {
 // ---------------------------------------------------------------------------------------------
 
 /// A `ray.io/v1` RayCluster.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayCluster {
@@ -99,7 +102,6 @@ pub struct RayCluster {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: RayClusterSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RayClusterStatus>,
 }
 
@@ -107,22 +109,17 @@ ray_resource!(RayCluster, "RayCluster", "rayclusters", "RayClusterList");
 
 /// `RayCluster.spec`, also embedded as `RayJob.spec.rayClusterSpec` and
 /// `RayService.spec.rayClusterConfig`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayClusterSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaler_options: Option<AutoscalerOptions>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_service_annotations: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_in_tree_autoscaling: Option<bool>,
     #[serde(default)]
     pub head_group_spec: HeadGroupSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_group_specs: Option<Vec<WorkerGroupSpec>>,
     /// Other fields (`gcsFaultToleranceOptions`, `authOptions`, `managedBy`, ...).
     #[serde(flatten)]
@@ -130,17 +127,16 @@ pub struct RayClusterSpec {
 }
 
 /// `headGroupSpec` of a cluster spec.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeadGroupSpec {
     #[serde(default)]
     pub template: PodTemplateSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_ingress: Option<bool>,
     /// Always written (the Go type has no `omitempty`): `null` when `None`.
-    #[serde(default)]
+    #[serialize_always]
     pub ray_start_params: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_type: Option<String>,
     /// Other fields (`headService`, `ingressOptions`, `resources`, `labels`, ...).
     #[serde(flatten)]
@@ -148,24 +144,21 @@ pub struct HeadGroupSpec {
 }
 
 /// One entry of `workerGroupSpecs`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerGroupSpec {
     #[serde(default)]
     pub group_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_replicas: Option<i32>,
     /// Always written (the Go type has no `omitempty`): `null` when `None`.
-    #[serde(default)]
+    #[serialize_always]
     pub ray_start_params: Option<BTreeMap<String, String>>,
     #[serde(default)]
     pub template: PodTemplateSpec,
     /// The Go server always writes this (as `{}`): `omitempty` has no effect on a struct.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_strategy: Option<ScaleStrategy>,
     /// Other fields (`suspend`, `idleTimeoutSeconds`, `numOfHosts`, `resources`, ...).
     #[serde(flatten)]
@@ -173,66 +166,49 @@ pub struct WorkerGroupSpec {
 }
 
 /// `scaleStrategy` of a worker group.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleStrategy {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers_to_delete: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// `autoscalerOptions` of a cluster spec.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AutoscalerOptions {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout_seconds: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upscaling_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<EnvVar>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_from: Option<Vec<EnvFromSource>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_mounts: Option<Vec<VolumeMount>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// `RayCluster.status` (also embedded in RayJob and RayService statuses).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayClusterStatus {
     /// `ready`, `failed`, `suspended`, or absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Head Service port name -> node port or target port (filled by the operator).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<HeadInfo>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Other fields (`desiredCPU`, `readyWorkerReplicas`, `stateTransitionTimes`, ...).
     #[serde(flatten)]
@@ -240,16 +216,15 @@ pub struct RayClusterStatus {
 }
 
 /// `status.head` of a RayCluster.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeadInfo {
-    #[serde(default, rename = "podIP", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "podIP")]
     pub pod_ip: Option<String>,
-    #[serde(default, rename = "serviceIP", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "serviceIP")]
     pub service_ip: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_name: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -260,6 +235,7 @@ pub struct HeadInfo {
 // ---------------------------------------------------------------------------------------------
 
 /// A `ray.io/v1` RayJob.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayJob {
@@ -271,52 +247,33 @@ pub struct RayJob {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: RayJobSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RayJobStatus>,
 }
 
 ray_resource!(RayJob, "RayJob", "rayjobs", "RayJobList");
 
 /// `RayJob.spec`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayJobSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_limit: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_cluster_spec: Option<RayClusterSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitter_pod_template: Option<PodTemplateSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_selector: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint: Option<String>,
-    #[serde(
-        default,
-        rename = "runtimeEnvYAML",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "runtimeEnvYAML")]
     pub runtime_env_yaml: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submission_mode: Option<String>,
     /// A JSON object as text (the operator passes it to `ray job submit`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint_resources: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint_num_cpus: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entrypoint_num_gpus: Option<f32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds_after_finished: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shutdown_after_job_finishes: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
     /// Other fields (`submitterConfig`, `deletionStrategy`, `managedBy`, ...).
     #[serde(flatten)]
@@ -324,40 +281,25 @@ pub struct RayJobSpec {
 }
 
 /// `RayJob.status`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayJobStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_cluster_name: Option<String>,
-    #[serde(
-        default,
-        rename = "dashboardURL",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "dashboardURL")]
     pub dashboard_url: Option<String>,
     /// `PENDING`, `RUNNING`, `STOPPED`, `SUCCEEDED`, `FAILED`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_status: Option<String>,
     /// `Initializing`, `Running`, `Complete`, `Failed`, ...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_deployment_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub succeeded: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_cluster_status: Option<RayClusterStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Other fields (`rayJobInfo`, `jobStatusCheckFailureStartTime`, ...).
     #[serde(flatten)]
@@ -369,6 +311,7 @@ pub struct RayJobStatus {
 // ---------------------------------------------------------------------------------------------
 
 /// A `ray.io/v1` RayService.
+#[skip_serializing_none]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayService {
@@ -380,32 +323,24 @@ pub struct RayService {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: RayServiceSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<RayServiceStatuses>,
 }
 
 ray_resource!(RayService, "RayService", "rayservices", "RayServiceList");
 
 /// `RayService.spec`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayServiceSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_unhealthy_second_threshold: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_unhealthy_second_threshold: Option<i32>,
-    #[serde(
-        default,
-        rename = "serveConfigV2",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "serveConfigV2")]
     pub serve_config_v2: Option<String>,
     /// The embedded cluster spec (JSON name `rayClusterConfig`, always written).
     #[serde(default, rename = "rayClusterConfig")]
     pub ray_cluster_config: RayClusterSpec,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude_head_pod_from_serve_svc: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
     /// Other fields (`serveService`, `upgradeStrategy`, `rayClusterDeletionDelaySeconds`, ...).
     #[serde(flatten)]
@@ -413,41 +348,30 @@ pub struct RayServiceSpec {
 }
 
 /// `RayService.status` (Go type `RayServiceStatuses`).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayServiceStatuses {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<Time>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_service_status: Option<RayServiceStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_service_status: Option<RayServiceStatus>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_serve_endpoints: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// The active or pending cluster of a RayService (Go type `RayServiceStatus`).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RayServiceStatus {
     /// Serve application name -> status.
-    #[serde(
-        default,
-        rename = "applicationStatuses",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "applicationStatuses")]
     pub applications: Option<BTreeMap<String, AppStatus>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_cluster_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ray_cluster_status: Option<RayClusterStatus>,
     /// Other fields (`targetCapacity`, `trafficRoutedPercent`, ...).
     #[serde(flatten)]
@@ -455,31 +379,25 @@ pub struct RayServiceStatus {
 }
 
 /// Status of one Serve application.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppStatus {
     /// Deployment name -> status.
-    #[serde(
-        default,
-        rename = "serveDeploymentStatuses",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "serveDeploymentStatuses")]
     pub deployments: Option<BTreeMap<String, ServeDeploymentStatus>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 /// Status of one Serve deployment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServeDeploymentStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,

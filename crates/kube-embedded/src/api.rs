@@ -112,16 +112,11 @@ fn parse_resource_path(segs: &[String]) -> Option<Target0> {
     })
 }
 
+/// The query parameters (`application/x-www-form-urlencoded`); the last of repeated keys wins.
 pub fn parse_query(uri: &Uri) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    if let Some(q) = uri.query() {
-        for pair in q.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let dec = |s: &str| decode_segment(&s.replace('+', " "));
-            out.insert(dec(k), dec(v));
-        }
-    }
-    out
+    form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// Runs blocking storage work off the async runtime.

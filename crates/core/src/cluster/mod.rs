@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::jiff;
 use kuberay_api::proto;
 
 use crate::crd;
@@ -67,27 +68,10 @@ pub(crate) fn go_zero_time() -> kuberay_api::Timestamp {
 /// Go's `time.Time.String()` of a UTC instant: `"2023-09-25 10:48:35.766443417 +0000 UTC"`
 /// (trailing zeros of the fraction trimmed, no fraction when 0).
 pub fn go_time_string(time: SystemTime) -> String {
-    let (seconds, nanos) = match time.duration_since(UNIX_EPOCH) {
-        Ok(after) => (after.as_secs() as i64, after.subsec_nanos()),
-        Err(before) => {
-            let before = before.duration();
-            let mut seconds = -(before.as_secs() as i64);
-            let mut nanos = before.subsec_nanos();
-            if nanos > 0 {
-                seconds -= 1;
-                nanos = 1_000_000_000 - nanos;
-            }
-            (seconds, nanos)
-        }
-    };
-    // The date and time of day as RFC 3339 (`2023-09-25T10:48:35Z`), rearranged the Go way.
-    let whole = kuberay_api::Timestamp::from_seconds(seconds).to_string();
-    let mut text = whole.trim_end_matches('Z').replacen('T', " ", 1);
-    if nanos != 0 {
-        let fraction = format!("{nanos:09}");
-        text.push('.');
-        text.push_str(fraction.trim_end_matches('0'));
-    }
-    text.push_str(" +0000 UTC");
-    text
+    let time = jiff::Timestamp::try_from(time).unwrap_or(if time < UNIX_EPOCH {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    time.strftime("%Y-%m-%d %H:%M:%S%.f +0000 UTC").to_string()
 }

@@ -280,9 +280,7 @@ fn strip_nulls(object: &mut Map<String, Value>) {
 fn read_query(query: &str, message: &mut Map<String, Value>) -> Result<(), ApiError> {
     let invalid = |text: String| ApiError::with_code(Code::InvalidArgument, text);
     let mut seen: Vec<(String, Vec<String>)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (form_decode(key), form_decode(value));
+    for (key, value) in form_urlencoded::parse(query.as_bytes()).into_owned() {
         if !QUERY_FIELDS.contains(&key.as_str()) {
             continue;
         }
@@ -330,14 +328,6 @@ fn number_error(error: &std::num::ParseIntError) -> &'static str {
         }
         _ => "invalid syntax",
     }
-}
-
-/// Decodes `application/x-www-form-urlencoded` text (`+` is a space).
-fn form_decode(text: &str) -> String {
-    let spaced = text.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 #[cfg(test)]

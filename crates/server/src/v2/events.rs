@@ -8,16 +8,11 @@ pub const RAY_EVENTS: &str = "regarding.apiVersion=ray.io/v1";
 pub fn restrict_query(query: Option<&str>) -> String {
     let mut selectors = Vec::new();
     let mut others = Vec::new();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if form_decode(key) == "fieldSelector" {
-            selectors.push(form_decode(value));
-        } else {
-            others.push(pair.to_string());
+    for pair in query.unwrap_or_default().split('&') {
+        match form_urlencoded::parse(pair.as_bytes()).next() {
+            Some((key, value)) if key == "fieldSelector" => selectors.push(value.into_owned()),
+            Some(_) => others.push(pair.to_string()),
+            None => {}
         }
     }
     selectors.push(RAY_EVENTS.to_string());
@@ -35,22 +30,16 @@ const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'.')
     .remove(b'~');
 
-fn form_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(&text.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn selector(query: &str) -> String {
-        let pair = query
-            .split('&')
-            .find(|p| p.starts_with("fieldSelector="))
-            .unwrap();
-        form_decode(&pair["fieldSelector=".len()..])
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "fieldSelector")
+            .unwrap()
+            .1
+            .into_owned()
     }
 
     #[test]
