@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use tonic::Code;
+use tracing::{Instrument, Span};
 
 use crate::access::{Identity, Rule};
 use crate::auth::Authorizer;
@@ -63,8 +64,34 @@ impl Calls {
         &self.metrics
     }
 
-    /// Runs one RPC (`/<service>/<method>`) to completion.
+    /// The span of one RPC (`/<service>/<method>`) on the object `target` names (namespace and
+    /// name, empty when the call has none); [`Self::run`] adds the answer's code.
+    pub fn span(service: &str, method: &str, (namespace, name): (&str, &str)) -> Span {
+        tracing::info_span!(
+            "call",
+            rpc = %format_args!("/{service}/{method}"),
+            namespace,
+            // Not `name`: JSON logs use that key for the span's own name.
+            object = name,
+            code = tracing::field::Empty,
+        )
+    }
+
+    /// Runs one RPC (`/<service>/<method>`) to completion in `span` ([`Self::span`]).
     pub async fn run<T, F>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        span: Span,
+        call: F,
+    ) -> Result<T, ApiError>
+    where
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        self.run_in(service, method, call).instrument(span).await
+    }
+
+    async fn run_in<T, F>(
         &self,
         service: &'static str,
         method: &'static str,
@@ -99,11 +126,12 @@ impl Calls {
         };
         let code = match &result {
             Ok(_) => Code::Ok,
-            Err(error) => {
-                tracing::warn!("/{service}/{method} failed: {error}");
-                error.code()
-            }
+            Err(error) => error.code(),
         };
+        tracing::Span::current().record("code", crate::metrics::code_name(code));
+        if let Err(error) = &result {
+            tracing::warn!("/{service}/{method} failed: {error}");
+        }
         self.metrics
             .handled(service, method, code, begin.elapsed().as_secs_f64());
         tracing::debug!("/{service}/{method} handler finished");
@@ -117,30 +145,34 @@ mod tests {
 
     #[tokio::test]
     async fn panics_become_internal_errors_and_are_counted() {
-        let metrics = Arc::new(Metrics::new());
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
         let calls = Calls::new(metrics.clone(), Duration::from_secs(5));
         let result: Result<(), ApiError> = calls
             .run(
                 "proto.ComputeTemplateService",
                 "GetComputeTemplate",
+                Span::none(),
                 async { panic!("boom") },
             )
             .await;
         let error = result.unwrap_err();
         assert_eq!(error.code(), Code::Internal);
         assert!(error.message().contains("boom"));
-        assert!(metrics.render().contains(
+        assert!(crate::metrics::render(&registry).contains(
             "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"proto.ComputeTemplateService\",grpc_method=\"GetComputeTemplate\",grpc_code=\"Internal\"} 1"
         ));
     }
 
     #[tokio::test]
     async fn calls_past_the_deadline_are_deadline_exceeded() {
-        let calls = Calls::new(Arc::new(Metrics::new()), Duration::from_millis(20));
+        let metrics = Metrics::register(&mut Default::default());
+        let calls = Calls::new(Arc::new(metrics), Duration::from_millis(20));
         let result: Result<(), ApiError> = calls
             .run(
                 "proto.ComputeTemplateService",
                 "ListComputeTemplates",
+                Span::none(),
                 async {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     Ok(())

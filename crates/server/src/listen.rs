@@ -61,6 +61,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
+use tracing::Instrument;
 
 use crate::Config;
 use crate::tls::{Acceptor, ClientCertificate};
@@ -214,7 +215,7 @@ pub async fn serve(
             match tls {
                 None => {
                     run_connection(
-                        stream, None, builder, service, &conn, &limits, http2_only, &stop,
+                        name, stream, None, builder, service, &conn, &limits, http2_only, &stop,
                     )
                     .await
                 }
@@ -229,7 +230,7 @@ pub async fn serve(
                                 Ok(Ok(stream)) => {
                                     let client = ClientCertificate::of(stream.get_ref().1.peer_certificates());
                                     run_connection(
-                                        stream, client, builder, service, &conn, &limits, http2_only, &stop,
+                                        name, stream, client, builder, service, &conn, &limits, http2_only, &stop,
                                     )
                                     .await
                                 }
@@ -290,10 +291,11 @@ fn earliest(
     }
 }
 
-/// Serves one connection and enforces its deadlines. `client`, the connection's verified
-/// client certificate, goes with each of its requests.
+/// Serves one connection of the port `name` and enforces its deadlines. `client`, the
+/// connection's verified client certificate, goes with each of its requests.
 #[allow(clippy::too_many_arguments)]
 async fn run_connection<S>(
+    name: &'static str,
     stream: S,
     client: Option<ClientCertificate>,
     builder: Builder<TokioExecutor>,
@@ -316,6 +318,7 @@ async fn run_connection<S>(
     let connection = builder.serve_connection(
         TokioIo::new(stream),
         ConnService {
+            port: name,
             inner: service,
             conn: conn.clone(),
             client,
@@ -529,6 +532,8 @@ impl Drop for InFlight {
 /// The hyper service of one connection: counts its requests in progress.
 #[derive(Clone)]
 struct ConnService {
+    /// The port's name, in each request's span.
+    port: &'static str,
     inner: HttpService,
     conn: Arc<Conn>,
     client: Option<ClientCertificate>,
@@ -547,8 +552,22 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
         if let Some(client) = &self.client {
             request.extensions_mut().insert(client.clone());
         }
+        let span = tracing::info_span!(
+            "request",
+            port = self.port,
+            method = %request.method(),
+            path = request.uri().path(),
+            status = tracing::field::Empty,
+        );
+        let begin = Instant::now();
         Box::pin(async move {
-            let mut response = inner.oneshot(request).await?;
+            let mut response = inner.oneshot(request).instrument(span.clone()).await?;
+            span.record("status", response.status().as_u16());
+            tracing::debug!(
+                parent: &span,
+                elapsed_ms = begin.elapsed().as_secs_f64() * 1e3,
+                "answered"
+            );
             if close {
                 // A reserve connection serves one request (the watchdog then shuts it down).
                 response.headers_mut().insert(

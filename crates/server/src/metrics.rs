@@ -38,9 +38,8 @@ struct KindLabels {
     kind: &'static str,
 }
 
-/// The gRPC server metrics and the registry that exposes them.
+/// The gRPC server metrics, registered into the registry `/metrics` exposes.
 pub struct Metrics {
-    registry: Registry,
     left_out: Family<KindLabels, Counter>,
     started: Family<MethodLabels, Counter>,
     handled: Family<HandledLabels, Counter>,
@@ -49,15 +48,9 @@ pub struct Metrics {
     handling: Family<MethodLabels, Histogram, fn() -> Histogram>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::default();
+    /// Creates the metrics and registers them into `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
         let started = Family::<MethodLabels, Counter>::default();
         let handled = Family::<HandledLabels, Counter>::default();
         let received = Family::<MethodLabels, Counter>::default();
@@ -97,7 +90,6 @@ impl Metrics {
             left_out.clone(),
         );
         Self {
-            registry,
             left_out,
             started,
             handled,
@@ -143,13 +135,13 @@ impl Metrics {
     pub fn left_out(&self, kind: &'static str) {
         self.left_out.get_or_create(&KindLabels { kind }).inc();
     }
+}
 
-    /// The exposition text (OpenMetrics).
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
-        out
-    }
+/// `registry`'s metrics in the OpenMetrics text format.
+pub fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    encode(&mut out, registry).expect("writing to a String cannot fail");
+    out
 }
 
 fn unary(service: &'static str, method: &'static str) -> MethodLabels {
@@ -218,9 +210,10 @@ mod tests {
 
     #[test]
     fn series_use_go_grpc_prometheus_names() {
-        let metrics = Metrics::new();
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
         metrics.initialize("proto.ComputeTemplateService", "GetComputeTemplate");
-        let text = metrics.render();
+        let text = render(&registry);
         assert!(text.contains(
             "grpc_server_started_total{grpc_type=\"unary\",grpc_service=\"proto.ComputeTemplateService\",grpc_method=\"GetComputeTemplate\"} 0"
         ));
@@ -233,7 +226,7 @@ mod tests {
             Code::NotFound,
             0.003,
         );
-        let text = metrics.render();
+        let text = render(&registry);
         assert!(text.contains(
             "grpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"proto.ComputeTemplateService\",grpc_method=\"GetComputeTemplate\",grpc_code=\"NotFound\"} 1"
         ));

@@ -48,10 +48,11 @@ macro_rules! rpcs {
                         let calls = self.calls();
                         // Boxed: the handlers' futures are large, and every layer above
                         // would otherwise hold them inline.
+                        let span = Calls::span($service, $method, request.target());
                         let answer = calls
-                            .run($service, $method, Box::pin(async {
+                            .run($service, $method, span, Box::pin(async {
                                 calls
-                                    .authorize(identity.as_ref(), $rule, request.namespace())
+                                    .authorize(identity.as_ref(), $rule, request.target().0)
                                     .await?;
                                 services.$field.$handler(request).await
                             }))
@@ -84,7 +85,7 @@ macro_rules! rpcs {
                         json(calls, service, method, message, |request: $request| {
                             Box::pin(async move {
                                 calls
-                                    .authorize(identity.as_ref(), $rule, request.namespace())
+                                    .authorize(identity.as_ref(), $rule, request.target().0)
                                     .await?;
                                 services.$field.$handler(request).await
                             })
@@ -94,7 +95,7 @@ macro_rules! rpcs {
                 )*)*
                 _ => {
                     calls
-                        .run(service, method, async {
+                        .run(service, method, Calls::span(service, method, ("", "")), async {
                             Err::<(), _>(not_yet_implemented(service, method))
                         })
                         .await?;
@@ -182,36 +183,55 @@ rpcs! {
     }
 }
 
-/// The namespace a request acts in; empty for the calls across all namespaces.
-trait InNamespace {
-    fn namespace(&self) -> &str;
+/// What a request acts on: its namespace (empty for the calls across all namespaces) and the
+/// object's name (empty for lists; a job submission's cluster).
+trait Target {
+    fn target(&self) -> (&str, &str);
 }
 
-macro_rules! in_namespace {
-    (namespaced: $($namespaced:ty),* ; all: $($all:ty),* $(,)?) => {
-        $(impl InNamespace for $namespaced {
-            fn namespace(&self) -> &str {
-                &self.namespace
-            }
-        })*
-        $(impl InNamespace for $all {
-            fn namespace(&self) -> &str {
-                ""
+macro_rules! targets {
+    ($($request:ty => |$r:ident| $target:expr;)*) => {
+        $(impl Target for $request {
+            fn target(&self) -> (&str, &str) {
+                let $r = self;
+                $target
             }
         })*
     };
 }
 
-in_namespace! {
-    namespaced: CreateComputeTemplateRequest, GetComputeTemplateRequest,
-        ListComputeTemplatesRequest, DeleteComputeTemplateRequest, CreateClusterRequest,
-        GetClusterRequest, ListClustersRequest, DeleteClusterRequest, CreateRayJobRequest,
-        GetRayJobRequest, ListRayJobsRequest, DeleteRayJobRequest, CreateRayServiceRequest,
-        UpdateRayServiceRequest, GetRayServiceRequest, ListRayServicesRequest,
-        DeleteRayServiceRequest, SubmitRayJobRequest, GetJobDetailsRequest, GetJobLogRequest,
-        ListJobDetailsRequest, StopRayJobSubmissionRequest, DeleteRayJobSubmissionRequest;
-    all: ListAllComputeTemplatesRequest, ListAllClustersRequest, ListAllRayJobsRequest,
-        ListAllRayServicesRequest,
+fn name_of<T>(object: &Option<T>, name: impl Fn(&T) -> &str) -> &str {
+    object.as_ref().map_or("", name)
+}
+
+targets! {
+    CreateComputeTemplateRequest => |r| (&r.namespace, name_of(&r.compute_template, |t| &t.name));
+    GetComputeTemplateRequest => |r| (&r.namespace, &r.name);
+    ListComputeTemplatesRequest => |r| (&r.namespace, "");
+    ListAllComputeTemplatesRequest => |_r| ("", "");
+    DeleteComputeTemplateRequest => |r| (&r.namespace, &r.name);
+    CreateClusterRequest => |r| (&r.namespace, name_of(&r.cluster, |c| &c.name));
+    GetClusterRequest => |r| (&r.namespace, &r.name);
+    ListClustersRequest => |r| (&r.namespace, "");
+    ListAllClustersRequest => |_r| ("", "");
+    DeleteClusterRequest => |r| (&r.namespace, &r.name);
+    CreateRayJobRequest => |r| (&r.namespace, name_of(&r.job, |j| &j.name));
+    GetRayJobRequest => |r| (&r.namespace, &r.name);
+    ListRayJobsRequest => |r| (&r.namespace, "");
+    ListAllRayJobsRequest => |_r| ("", "");
+    DeleteRayJobRequest => |r| (&r.namespace, &r.name);
+    CreateRayServiceRequest => |r| (&r.namespace, name_of(&r.service, |s| &s.name));
+    UpdateRayServiceRequest => |r| (&r.namespace, &r.name);
+    GetRayServiceRequest => |r| (&r.namespace, &r.name);
+    ListRayServicesRequest => |r| (&r.namespace, "");
+    ListAllRayServicesRequest => |_r| ("", "");
+    DeleteRayServiceRequest => |r| (&r.namespace, &r.name);
+    SubmitRayJobRequest => |r| (&r.namespace, &r.clustername);
+    GetJobDetailsRequest => |r| (&r.namespace, &r.clustername);
+    GetJobLogRequest => |r| (&r.namespace, &r.clustername);
+    ListJobDetailsRequest => |r| (&r.namespace, &r.clustername);
+    StopRayJobSubmissionRequest => |r| (&r.namespace, &r.clustername);
+    DeleteRayJobSubmissionRequest => |r| (&r.namespace, &r.clustername);
 }
 
 /// Decodes the request from proto3 JSON, runs the handler through [`Calls`] and encodes the
@@ -224,14 +244,15 @@ async fn json<Req, Resp, F, Fut>(
     handler: F,
 ) -> Result<Vec<u8>, ApiError>
 where
-    Req: DeserializeOwned,
+    Req: DeserializeOwned + Target,
     Resp: Serialize,
     F: FnOnce(Req) -> Fut,
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
     let request: Req = serde_json::from_value(message)
         .map_err(|e| ApiError::with_code(Code::InvalidArgument, e.to_string()))?;
-    let answer = calls.run(service, method, handler(request)).await?;
+    let span = Calls::span(service, method, request.target());
+    let answer = calls.run(service, method, span, handler(request)).await?;
     Ok(serde_json::to_vec(&answer).expect("API messages always serialise"))
 }
 

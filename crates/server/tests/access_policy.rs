@@ -13,7 +13,7 @@ use kuberay_api::proto::{ComputeTemplate, CreateComputeTemplateRequest};
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::access::{ApiCall, Ca, https, v1_calls, v2_calls};
-use support::{TestServer, http_client, unique_name};
+use support::{TestServer, unique_name};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 
@@ -43,15 +43,7 @@ fn policy(ns_a: &str, ns_b: &str) -> String {
 }
 
 async fn call(server: &TestServer, call: &ApiCall, token: Option<&str>) -> (u16, Value) {
-    let (status, body) = support::send_as(
-        &http_client(),
-        call.method.clone(),
-        server.url(&call.path),
-        token,
-        call.body.clone(),
-    )
-    .await;
-    (status.as_u16(), body)
+    support::access::send(&server.http, call, token).await
 }
 
 async fn start(dir: &Path, policy_text: &str, extra: &[&str]) -> TestServer {

@@ -97,14 +97,8 @@ async fn user(server: &TestServer, ns: &str, name: &str) -> String {
 
 /// A call as the holder of `token`.
 async fn send(server: &TestServer, request: &ApiCall, token: Option<&str>) -> (u16, Value) {
-    call(
-        server,
-        request.method.clone(),
-        &request.path,
-        token,
-        request.body.clone(),
-    )
-    .await
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    support::access::send(&server.http, request, authorization.as_deref()).await
 }
 
 /// A call as the holder of `token`.

@@ -23,14 +23,15 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::auth::Authenticator;
 use crate::error::error_response;
-use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::v2::V2;
+use prometheus_client::registry::Registry;
 
 /// What the HTTP side needs besides the gateway.
 #[derive(Clone)]
 pub struct HttpState {
-    pub metrics: Arc<Metrics>,
+    /// What `/metrics` exposes.
+    pub registry: Arc<Registry>,
     /// Set once shutdown has begun; `/healthz` and `/readyz` then answer 503.
     pub shutting_down: Arc<AtomicBool>,
     /// Whether the Kubernetes API answers, for `/readyz`.
@@ -59,6 +60,14 @@ pub fn router(
             any(metrics).layer(middleware::from_fn_with_state((auth, false), authenticate))
         }
         None => any(metrics),
+    };
+    // Changing what is logged needs a credential whenever calls do.
+    let log_level_route = {
+        let route = get(log_level).put(set_log_level);
+        match auth.clone() {
+            Some(auth) => route.layer(middleware::from_fn_with_state((auth, false), authenticate)),
+            None => route,
+        }
     };
     let mut api = Router::new().fallback(any(move |request: Request| {
         let gateway = gateway.clone();
@@ -101,6 +110,7 @@ pub fn router(
         .route("/healthz", any(healthz))
         .route("/readyz", any(readyz))
         .route("/metrics", metrics_route)
+        .route("/debug/log-level", log_level_route)
         .route("/swagger/{*path}", get(swagger_file))
         .route("/swagger-ui", any(|| async { redirect("/swagger-ui/") }))
         .route(
@@ -166,6 +176,35 @@ async fn authenticate(
     }
 }
 
+/// `GET /debug/log-level`: the log filter in force (`RUST_LOG` syntax).
+async fn log_level() -> Response {
+    match crate::logging::filter() {
+        Some(filter) => plain(StatusCode::OK, format!("{filter}\n")),
+        None => plain(
+            StatusCode::NOT_FOUND,
+            "this process did not install the logger\n".into(),
+        ),
+    }
+}
+
+/// `PUT /debug/log-level` with a filter in `RUST_LOG` syntax as the body (`debug`,
+/// `info,kuberay_apiserver=debug`): replaces the log filter until the next change or restart.
+async fn set_log_level(body: String) -> Response {
+    match crate::logging::set_filter(&body) {
+        Ok(filter) => plain(StatusCode::OK, format!("{filter}\n")),
+        Err(reason) => plain(StatusCode::BAD_REQUEST, format!("{reason}\n")),
+    }
+}
+
+fn plain(status: StatusCode, text: String) -> Response {
+    let mut response = (status, text).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
 async fn healthz(State(state): State<HttpState>) -> Response {
     if state.shutting_down.load(Ordering::SeqCst) {
         StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -213,7 +252,7 @@ pub fn body_timeout(timeout: Duration) -> Response {
 }
 
 async fn metrics(State(state): State<HttpState>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut response = crate::metrics::render(&state.registry).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -37,6 +37,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use kuberay_core::scope::{NamespaceScope, OutOfScope};
 use kuberay_core::{compute_template, names, template_injection};
 
+use tracing::Instrument;
+
 use crate::access::Identity;
 use crate::auth::Authorizer;
 use crate::error::kube_text;
@@ -173,6 +175,18 @@ fn namespace_of(path: &str) -> Option<String> {
     }
 }
 
+/// The object a V2 path names (`.../namespaces/{namespace}/{kind}/{name}[/...]`), decoded; empty
+/// for collections.
+fn object_name(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["apis", _, _, "namespaces", _, _, name, ..] | ["api", _, "namespaces", _, _, name, ..] => {
+            decode(name)
+        }
+        _ => String::new(),
+    }
+}
+
 /// Whether a V2 path is inside the server's namespace scope (`--namespace`).
 fn check_scope(scope: &NamespaceScope, path: &str) -> Result<(), OutOfScope> {
     if scope.served().is_none() {
@@ -238,14 +252,9 @@ fn is_watch(uri: &Uri) -> bool {
         ["", "apis", _, _, "watch", ..] | ["", "api", _, "watch", ..]
     );
     let watch_query = uri.query().is_some_and(|query| {
-        query
-            .split('&')
-            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-            .find(|(key, _)| decode(key) == "watch")
-            .is_some_and(|(_, value)| {
-                let value = decode(value);
-                value != "0" && !value.eq_ignore_ascii_case("false")
-            })
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "watch")
+            .is_some_and(|(_, value)| value != "0" && !value.eq_ignore_ascii_case("false"))
     });
     watch_path || watch_query
 }
@@ -329,17 +338,25 @@ impl V2 {
 
     /// Serves a V2 request; a request that is not for the V2 API is handed back.
     pub async fn handle(&self, request: Request<Body>) -> Result<Response, Request<Body>> {
-        match route(request.method(), request.uri().path()) {
-            Some(route) => Ok(match check_scope(&self.inner.scope, request.uri().path()) {
-                Ok(()) => match self.refusal(&request) {
-                    None => self.serve(route, request).await,
-                    Some(refused) => refused,
-                },
-                Err(refused) => {
-                    kube_status(StatusCode::FORBIDDEN, "Forbidden", &refused.to_string())
-                }
-            }),
-            None => Err(request),
+        let Some(route) = route(request.method(), request.uri().path()) else {
+            return Err(request);
+        };
+        let path = request.uri().path();
+        let span = tracing::info_span!(
+            "v2",
+            namespace = namespace_of(path).as_deref().unwrap_or(""),
+            object = object_name(path),
+        );
+        Ok(self.handle_route(route, request).instrument(span).await)
+    }
+
+    async fn handle_route(&self, route: Route, request: Request<Body>) -> Response {
+        if let Err(refused) = check_scope(&self.inner.scope, request.uri().path()) {
+            return kube_status(StatusCode::FORBIDDEN, "Forbidden", &refused.to_string());
+        }
+        match self.refusal(&request) {
+            None => self.serve(route, request).await,
+            Some(refused) => refused,
         }
     }
 
@@ -670,6 +687,16 @@ mod tests {
 
     #[test]
     fn paths_name_their_namespace() {
+        assert_eq!(
+            object_name("/apis/ray.io/v1/namespaces/ns/rayclusters/c/status"),
+            "c"
+        );
+        assert_eq!(
+            object_name("/api/v1/namespaces/ns/services/s:8265/proxy/"),
+            "s:8265"
+        );
+        assert_eq!(object_name("/apis/ray.io/v1/namespaces/ns/rayclusters"), "");
+        assert_eq!(object_name("/apis/ray.io/v1/rayclusters"), "");
         for (path, namespace) in [
             ("/apis/ray.io/v1/namespaces/ns/rayclusters", Some("ns")),
             (

@@ -30,6 +30,33 @@ impl std::fmt::Display for ApiCall {
     }
 }
 
+/// Sends `call` to `base` (`http://host:port`) with `authorization`; its answer's status and body
+/// (JSON, or the text as a JSON string). A body goes as JSON (a merge patch for PATCH).
+pub async fn send(base: &str, call: &ApiCall, authorization: Option<&str>) -> (u16, Value) {
+    let mut request =
+        super::http_client().request(call.method.clone(), format!("{base}{}", call.path));
+    if let Some(value) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, value);
+    }
+    if let Some(body) = &call.body {
+        let content_type = if call.method == Method::PATCH {
+            "application/merge-patch+json"
+        } else {
+            "application/json"
+        };
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// Every HTTP route of the five V1 services, in `ns` (other path parameters `x`, bodies `{}`).
 pub fn v1_calls(ns: &str) -> Vec<ApiCall> {
     ROUTES
