@@ -47,6 +47,10 @@ pub struct Config {
     #[arg(long = "logFilePath", env = "KUBERAY_APISERVER_LOG_FILE")]
     pub log_file_path: Option<PathBuf>,
 
+    /// Log lines as text, or as JSON objects (one per line, with the request's fields).
+    #[arg(long = "log-format", env = "KUBERAY_APISERVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Directory of `*.swagger.json` files served under `/swagger/` instead of the built-in ones.
     #[arg(long = "localSwaggerPath", env = "KUBERAY_APISERVER_SWAGGER_DIR")]
     pub local_swagger_path: Option<PathBuf>,
@@ -135,7 +139,8 @@ pub struct Config {
     /// Authenticate callers with the cluster's TokenReview (`Authorization: Bearer <token>`) and
     /// authorize every V1 call with a SubjectAccessReview as the caller; V2 calls go to
     /// Kubernetes as the caller (impersonation). Needs `create` on tokenreviews and
-    /// subjectaccessreviews, and `impersonate` on users, groups and uids.
+    /// subjectaccessreviews, and `impersonate` on users, groups, serviceaccounts and every
+    /// resource of authentication.k8s.io (uids, userextras/<key>).
     #[arg(long = "kubernetes-auth", env = "KUBERAY_APISERVER_KUBERNETES_AUTH", default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true", action = clap::ArgAction::Set, value_parser = parse_go_bool, conflicts_with_all = ["auth_token", "auth_token_file"])]
     pub kubernetes_auth: bool,
 
@@ -183,6 +188,13 @@ pub struct Config {
         env = "KUBERAY_APISERVER_TLS_CLIENT_CA_FILE"
     )]
     pub tls_client_ca_file: Option<PathBuf>,
+
+    /// Embedded backend only: RayClusters run as local Ray processes started with this `ray`
+    /// executable (a path, or a name looked up on `PATH`); `off` turns that off. Unset: `ray`
+    /// on `PATH` when there is one; else clusters stay pending, their status saying how to
+    /// install Ray (`pip install "ray[default]"`).
+    #[arg(long = "local-ray", env = "KUBERAY_APISERVER_LOCAL_RAY")]
+    pub local_ray: Option<String>,
 
     /// Token sent to Ray dashboards that enforce token authentication (`RAY_AUTH_MODE=token`).
     #[arg(
@@ -238,6 +250,13 @@ pub struct Config {
     pub v2_timeout: Duration,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 impl Config {
     /// The namespaces this server serves (`--namespace`).
     pub fn namespace_scope(&self) -> kuberay_core::scope::NamespaceScope {
@@ -285,7 +304,7 @@ impl Config {
 }
 
 /// Long flags that Go's `flag` package also accepts with a single dash.
-const GO_FLAGS: [&str; 22] = [
+const GO_FLAGS: [&str; 23] = [
     "rpcPortFlag",
     "httpPortFlag",
     "grpc_timeout",
@@ -298,6 +317,7 @@ const GO_FLAGS: [&str; 22] = [
     "backend",
     "data-dir",
     "embedded-kube-listen",
+    "local-ray",
     "shutdown-delay",
     "http-max-body-bytes",
     "http-header-read-timeout",

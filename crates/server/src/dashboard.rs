@@ -54,13 +54,23 @@ pub enum Access {
     /// The Kubernetes API server's service proxy, with the server's own credentials. The client
     /// should not retry on its own (`default_retry = false`).
     KubeProxy(kube::Client),
+    /// The embedded backend's local Ray runtime: the head the cluster's status names
+    /// (`status.head.podIP` and `status.endpoints.dashboard`), read with this client.
+    LocalStatus(kube::Client),
 }
 
 impl Access {
     /// The access a server configured like `config` uses, and why. The proxy route gets a
     /// Kubernetes client of its own, loaded like the backend's, but without kube's automatic
     /// retries: a job submission must never be sent twice.
-    pub async fn choose(config: &Config, embedded: bool) -> anyhow::Result<(Access, String)> {
+    ///
+    /// `local` is the client of the embedded store when its local Ray runtime runs clusters:
+    /// their dashboards are then found from their status unless the template is set.
+    pub async fn choose(
+        config: &Config,
+        embedded: bool,
+        local: Option<kube::Client>,
+    ) -> anyhow::Result<(Access, String)> {
         if let Some(template) = config
             .dashboard_url_template
             .as_deref()
@@ -69,6 +79,12 @@ impl Access {
             return Ok((
                 Access::Template(template.trim().to_string()),
                 "--dashboard-url-template is set".into(),
+            ));
+        }
+        if embedded && let Some(client) = local {
+            return Ok((
+                Access::LocalStatus(client),
+                "the local Ray runtime runs the clusters of the embedded backend".into(),
             ));
         }
         if embedded {
@@ -116,6 +132,9 @@ impl Access {
             ),
             Access::KubeProxy(_) => format!(
                 "the Kubernetes API server's proxy /api/v1/namespaces/{{namespace}}/services/{{name}}-head-svc:{DASHBOARD_PORT_NAME}/proxy{JOBS_PATH}"
+            ),
+            Access::LocalStatus(_) => format!(
+                "http://{{status.head.podIP}}:{{status.endpoints.dashboard}}{JOBS_PATH} of each local cluster"
             ),
         }
     }
@@ -165,8 +184,12 @@ impl Dashboards {
     }
 
     /// The dashboards of a server configured like `config`; the choice is logged.
-    pub async fn from_config(config: &Config, embedded: bool) -> anyhow::Result<Self> {
-        let (access, reason) = Access::choose(config, embedded)
+    pub async fn from_config(
+        config: &Config,
+        embedded: bool,
+        local: Option<kube::Client>,
+    ) -> anyhow::Result<Self> {
+        let (access, reason) = Access::choose(config, embedded, local)
             .await
             .map_err(|e| e.context("preparing the Kubernetes client of the dashboard proxy"))?;
         let dashboards = Self::new(
@@ -416,6 +439,11 @@ impl Dashboard {
                 );
                 (self.direct(method, &verb, &url, body).await?, url)
             }
+            Access::LocalStatus(client) => {
+                let base = self.local_base(client, &verb).await?;
+                let url = format!("{base}{JOBS_PATH}{path}");
+                (self.direct(method, &verb, &url, body).await?, url)
+            }
             Access::KubeProxy(client) => {
                 let uri = format!(
                     "/api/v1/namespaces/{}/services/{}-head-svc:{DASHBOARD_PORT_NAME}/proxy{JOBS_PATH}{path}",
@@ -443,6 +471,39 @@ impl Dashboard {
             ));
         }
         Ok(reply)
+    }
+
+    /// `http://<podIP>:<dashboard port>` of a cluster run by the local Ray runtime, from its
+    /// status.
+    async fn local_base(&self, client: &kube::Client, verb: &str) -> Result<String, ApiError> {
+        let api: kube::Api<kuberay_core::crd::RayCluster> =
+            kube::Api::namespaced(client.clone(), &self.namespace);
+        let target = format!("RayCluster {}/{}", self.namespace, self.name);
+        let cluster = match tokio::time::timeout(self.inner.timeout, api.get(&self.name)).await {
+            Ok(Ok(cluster)) => cluster,
+            Ok(Err(kube::Error::Api(status))) if status.code == 404 => {
+                return Err(ApiError::with_code(
+                    Code::NotFound,
+                    format!("{target} not found"),
+                ));
+            }
+            Ok(Err(error)) => return Err(unreachable(verb, &target, &error_chain(&error))),
+            Err(_) => return Err(timed_out(verb, &target, self.inner.timeout)),
+        };
+        let status = cluster.status.unwrap_or_default();
+        let ip = status.head.and_then(|head| head.pod_ip);
+        let port = status
+            .endpoints
+            .and_then(|endpoints| endpoints.get(DASHBOARD_PORT_NAME).cloned());
+        match (ip, port) {
+            (Some(ip), Some(port)) => Ok(format!("http://{ip}:{port}")),
+            _ => Err(ApiError::with_code(
+                Code::Unavailable,
+                format!(
+                    "{verb} \"{target}\": the cluster's status names no dashboard (status.head.podIP and status.endpoints.dashboard) yet"
+                ),
+            )),
+        }
     }
 
     async fn direct(
@@ -608,6 +669,7 @@ mod tests {
                 "http://{name}.{namespace}:8265/",
             ]),
             false,
+            None,
         )
         .await
         .unwrap();
@@ -618,13 +680,29 @@ mod tests {
         );
         assert_eq!(reason, "--dashboard-url-template is set");
 
-        let (access, _) = Access::choose(&config(&[]), true).await.unwrap();
+        let (access, _) = Access::choose(&config(&[]), true, None).await.unwrap();
         assert!(matches!(access, Access::ClusterDns));
         assert_eq!(
             access.describe(),
             "http://{name}-head-svc.{namespace}.svc.cluster.local:8265/api/jobs/"
         );
         assert_eq!(config(&[]).dashboard_timeout, Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn local_clusters_name_their_dashboard_unless_the_template_is_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = kube_embedded::EmbeddedKube::open(dir.path()).unwrap();
+        let template = config(&["--dashboard-url-template", "http://127.0.0.1:8265"]);
+        let (access, _) = Access::choose(&template, true, Some(store.client()))
+            .await
+            .unwrap();
+        assert!(matches!(access, Access::Template(_)));
+        let (access, reason) = Access::choose(&config(&[]), true, Some(store.client()))
+            .await
+            .unwrap();
+        assert!(matches!(access, Access::LocalStatus(_)));
+        assert!(reason.contains("local Ray runtime"), "{reason}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http;
 pub mod json_walk;
 pub mod listen;
+pub mod logging;
 pub mod metrics;
 pub mod policy;
 pub mod readiness;
@@ -49,6 +50,7 @@ pub struct RunningServer {
     kube_client: kube::Client,
     embedded: Option<kube_embedded::EmbeddedKube>,
     caches: Option<Arc<cache::Caches>>,
+    local_ray: Option<kuberay_local_ray::LocalRay>,
 }
 
 impl RunningServer {
@@ -68,8 +70,9 @@ impl RunningServer {
         self.begin_shutdown.cancel();
     }
 
-    /// Waits until every listener has stopped and, on the embedded backend, the store file is
-    /// closed (so the same data directory can be opened again); the first error wins.
+    /// Waits until every listener has stopped, the local Ray runtime has stopped every process
+    /// it started and, on the embedded backend, the store file is closed (so the same data
+    /// directory can be opened again); the first error wins.
     pub async fn wait(mut self) -> anyhow::Result<()> {
         let mut outcome = Ok(());
         while let Some(result) = self.tasks.join_next().await {
@@ -78,6 +81,11 @@ impl RunningServer {
             {
                 outcome = Err(error);
             }
+        }
+        if let Some(local_ray) = self.local_ray.take() {
+            tracing::info!("stopping the local Ray processes");
+            local_ray.shutdown().await;
+            tracing::info!("local Ray processes stopped");
         }
         drop(self.kube_client);
         if let Some(store) = self.embedded.take() {
@@ -108,11 +116,31 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     kuberay_api::codec::set_max_fields(json_walk::max_values(
         config.grpc_max_receive_bytes as usize,
     ));
-    let metrics = Arc::new(Metrics::new());
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
     let calls = Calls::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
 
+    let local_ray = match &backend.embedded {
+        Some(_) => Some(
+            kuberay_local_ray::Ray::locate(config.local_ray.as_deref())
+                .map_err(|error| anyhow::anyhow!(error))?,
+        ),
+        None => {
+            if config.local_ray.is_some() {
+                tracing::warn!(
+                    "--local-ray is ignored: the backend is not the embedded store (the KubeRay operator runs clusters)"
+                );
+            }
+            None
+        }
+    };
+    let local_dashboards = local_ray
+        .as_ref()
+        .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
+        .map(|_| backend.client.clone());
     let dashboards =
-        dashboard::Dashboards::from_config(&config, backend.embedded.is_some()).await?;
+        dashboard::Dashboards::from_config(&config, backend.embedded.is_some(), local_dashboards)
+            .await?;
     let scope = config.namespace_scope();
     if let Some(namespace) = scope.served() {
         tracing::info!("serving namespace {namespace} only (--namespace)");
@@ -162,7 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let shutting_down = Arc::new(AtomicBool::new(false));
     let http_router = http::router(
         http::HttpState {
-            metrics,
+            registry: Arc::new(registry),
             shutting_down: shutting_down.clone(),
             readiness: Arc::new(readiness::Readiness::new(
                 backend.client.clone(),
@@ -288,6 +316,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         });
     }
 
+    let local_ray = local_ray.map(|ray| {
+        kuberay_local_ray::LocalRay::start(
+            backend.client.clone(),
+            kuberay_local_ray::Settings::new(ray, &config.data_dir()),
+        )
+    });
+
     tracing::info!("gRPC API on {grpc_address}, HTTP API on {http_address}");
     Ok(RunningServer {
         grpc_address,
@@ -298,42 +333,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         kube_client: backend.client,
         embedded: backend.embedded,
         caches,
+        local_ray,
     })
 }
 
-/// Logs to stderr, and also to `--logFilePath` when set. Keep the guard alive while logging.
+/// Logs to stderr, and also to `--logFilePath` when set (see [`logging`]). Keep the guard alive
+/// while logging.
 pub fn init_logging(
     config: &Config,
 ) -> anyhow::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::{EnvFilter, fmt};
-
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: `kubectl logs` and log collectors read plain text.
-    let stderr = fmt::layer()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let (file, guard) = match &config.log_file_path {
-        Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("opening the log file {}", path.display()))?;
-            let (writer, guard) = tracing_appender::non_blocking(file);
-            (
-                Some(fmt::layer().with_ansi(false).with_writer(writer)),
-                Some(guard),
-            )
-        }
-        None => (None, None),
-    };
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(stderr)
-        .with(file)
-        .try_init()
-        .context("installing the logger")?;
-    Ok(guard)
+    logging::init(config)
 }

@@ -49,6 +49,10 @@ pub fn config(data_dir: &Path, extra: &[&str]) -> Config {
         None => {
             args.push("--backend=embedded".into());
             args.push(format!("--data-dir={}", data_dir.display()));
+            // Clusters stay records unless a test runs them (tests/local_ray.rs).
+            if !extra.iter().any(|arg| arg.starts_with("--local-ray")) {
+                args.push("--local-ray=off".into());
+            }
         }
     }
     args.extend(extra.iter().map(|s| s.to_string()));
