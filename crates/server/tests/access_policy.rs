@@ -141,6 +141,8 @@ async fn each_token_reaches_its_namespaces_with_its_access() {
                 "{who}: {request}: {status} {body}"
             );
         };
+        let (status, body) = call(&server, request, None).await;
+        assert_eq!(status, 401, "anonymous: {request}: {body}");
         let (status, body) = call(&server, request, Some(&bearer(BOB))).await;
         refused(status, &body, "bob");
         let (status, body) = call(&server, request, Some(&bearer(ALICE))).await;

@@ -197,6 +197,8 @@ async fn every_call_is_authorized_as_the_caller() {
                 assert_eq!(body["code"], 7, "{request}");
             }
         };
+        let (status, body) = send(&server, request, None).await;
+        assert_eq!(status, 401, "anonymous: {request}: {body}");
         let (status, body) = send(&server, request, Some(&bob)).await;
         refused(status, &body, "bob");
         let (status, body) = send(&server, request, Some(&alice)).await;
