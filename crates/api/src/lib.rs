@@ -10,6 +10,7 @@
 //! * [`FILE_DESCRIPTOR_SET`]: the encoded descriptors (with imports) for gRPC reflection.
 //! * [`routes::ROUTES`]: the `google.api.http` bindings of every RPC.
 //! * [`swagger::FILES`]: Swagger 2.0 documents, one per proto file plus a merged one.
+#![forbid(unsafe_code)]
 
 pub mod codec;
 

@@ -13,7 +13,7 @@ use crate::discovery;
 use crate::patch;
 use crate::resources::{self, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::status::ApiError;
+use crate::status::StatusError;
 use crate::store::{Deleted, ListOptions, Store, Target, str_at};
 use crate::watch;
 
@@ -35,12 +35,12 @@ pub fn router(store: Shared, max_body_bytes: usize) -> axum::Router {
 
 /// Reads the request body, up to `limit` bytes (413 `RequestEntityTooLarge` beyond, like the
 /// kube-apiserver).
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, StatusError> {
     use http_body_util::BodyExt;
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(StatusError::too_large(limit)),
+        Err(e) => Err(StatusError::bad_request(format!(
             "the body of the request could not be read: {e}"
         ))),
     }
@@ -51,7 +51,7 @@ pub fn json_response(code: StatusCode, v: &Value) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-impl IntoResponse for ApiError {
+impl IntoResponse for StatusError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(code, &self.to_json())
@@ -59,7 +59,7 @@ impl IntoResponse for ApiError {
 }
 
 /// What a resource URL addresses.
-pub struct Target0 {
+pub struct ResourcePath {
     pub def: &'static ResourceDef,
     /// Namespace from the path (`None` for all namespaces / cluster-scoped).
     pub namespace: Option<String>,
@@ -74,7 +74,7 @@ fn decode_segment(s: &str) -> String {
 }
 
 /// Parses `/api/v1/...` and `/apis/{g}/{v}/...` resource paths.
-fn parse_resource_path(segs: &[String]) -> Option<Target0> {
+fn parse_resource_path(segs: &[String]) -> Option<ResourcePath> {
     let (group, version, rest) = match segs {
         [api, v, rest @ ..] if api == "api" => ("", v.as_str(), rest),
         [apis, g, v, rest @ ..] if apis == "apis" => (g.as_str(), v.as_str(), rest),
@@ -92,7 +92,7 @@ fn parse_resource_path(segs: &[String]) -> Option<Target0> {
         if rest.len() > 5 {
             return None;
         }
-        return Some(Target0 {
+        return Some(ResourcePath {
             def,
             namespace: Some(rest[1].clone()),
             name: rest.get(3).cloned(),
@@ -104,7 +104,7 @@ fn parse_resource_path(segs: &[String]) -> Option<Target0> {
     if rest.len() > 3 || (def.namespaced && rest.len() > 1) {
         return None;
     }
-    Some(Target0 {
+    Some(ResourcePath {
         def,
         namespace: None,
         name: rest.get(1).cloned(),
@@ -121,15 +121,15 @@ pub fn parse_query(uri: &Uri) -> HashMap<String, String> {
 
 /// Runs blocking storage work off the async runtime.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
+    f: impl FnOnce() -> Result<T, StatusError> + Send + 'static,
+) -> Result<T, StatusError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError::internal(format!("storage task failed: {e}")))?
+        .map_err(|e| StatusError::internal(format!("storage task failed: {e}")))?
 }
 
 /// Decodes a POST/PUT body: JSON, or protobuf for the few kinds kubectl sends that way.
-fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<Value, StatusError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -143,7 +143,7 @@ fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<V
     match mime.as_str() {
         "" | "application/json" | "*/*" => parse_body(body),
         "application/vnd.kubernetes.protobuf" if def.group.is_empty() => {
-            crate::protobuf::decode(def.kind, body).map_err(|e| ApiError {
+            crate::protobuf::decode(def.kind, body).map_err(|e| StatusError {
                 code: 415,
                 reason: "UnsupportedMediaType",
                 message: format!("the body of the request could not be decoded as protobuf: {e}"),
@@ -151,7 +151,7 @@ fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<V
                 list_meta: None,
             })
         }
-        _ => Err(ApiError {
+        _ => Err(StatusError {
             code: 415,
             reason: "UnsupportedMediaType",
             message: format!(
@@ -164,7 +164,7 @@ fn decode_body(def: &ResourceDef, headers: &HeaderMap, body: &Bytes) -> Result<V
 }
 
 /// DeleteOptions: JSON; a protobuf body (preconditions ignored) counts as empty options.
-fn decode_delete_options(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+fn decode_delete_options(headers: &HeaderMap, body: &Bytes) -> Result<Value, StatusError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -175,9 +175,9 @@ fn decode_delete_options(headers: &HeaderMap, body: &Bytes) -> Result<Value, Api
     parse_body(body)
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
+fn parse_body(body: &Bytes) -> Result<Value, StatusError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
+        StatusError::bad_request(format!(
             "the body of the request could not be decoded as JSON: {e}"
         ))
     })
@@ -215,7 +215,7 @@ async fn handle(
         query.insert("watch".into(), "true".into());
     }
     let Some(mut target) = parse_resource_path(&segs) else {
-        return ApiError::unknown_path().into_response();
+        return StatusError::unknown_path().into_response();
     };
     if legacy_watch && let Some(name) = target.name.take() {
         let sel = match query.get("fieldSelector").filter(|s| !s.is_empty()) {
@@ -234,18 +234,21 @@ async fn handle(
     }
 }
 
-fn list_options(def: &ResourceDef, q: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
+fn list_options(
+    def: &ResourceDef,
+    q: &HashMap<String, String>,
+) -> Result<ListOptions, StatusError> {
     let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
+        .map_err(StatusError::bad_request)?;
     let fields = FieldSelector::parse(
         q.get("fieldSelector").map(String::as_str).unwrap_or(""),
         def,
     )
-    .map_err(ApiError::bad_request)?;
+    .map_err(StatusError::bad_request)?;
     let limit = match q.get("limit").filter(|s| !s.is_empty()) {
         Some(l) => Some(
             l.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?
+                .map_err(|_| StatusError::bad_request(format!("invalid limit {l:?}")))?
                 .max(0) as usize,
         ),
         None => None,
@@ -258,11 +261,11 @@ fn list_options(def: &ResourceDef, q: &HashMap<String, String>) -> Result<ListOp
     })
 }
 
-fn is_dry_run(q: &HashMap<String, String>) -> Result<bool, ApiError> {
+fn is_dry_run(q: &HashMap<String, String>) -> Result<bool, StatusError> {
     match q.get("dryRun").map(String::as_str) {
         None | Some("") => Ok(false),
         Some("All") => Ok(true),
-        Some(other) => Err(ApiError::bad_request(format!(
+        Some(other) => Err(StatusError::bad_request(format!(
             "Invalid dryRun value {other:?}: only \"All\" is supported"
         ))),
     }
@@ -279,17 +282,17 @@ fn wants_table(headers: &HeaderMap) -> bool {
 async fn dispatch(
     store: Shared,
     method: Method,
-    t: Target0,
+    t: ResourcePath,
     q: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, StatusError> {
     let def = t.def;
     let dry_run = is_dry_run(&q)?;
     let target = match t.subresource.as_deref() {
         None => Target::Main,
         Some("status") if def.has_status_subresource => Target::Status,
-        Some(_) => return Err(ApiError::unknown_path()),
+        Some(_) => return Err(StatusError::unknown_path()),
     };
     // Object namespace: "" for cluster-scoped kinds.
     let ns = t.namespace.clone().unwrap_or_default();
@@ -323,7 +326,7 @@ async fn dispatch(
             let raw = blocking(move || store.get_json(def, &ns, &name)).await?;
             if wants_table(&headers) {
                 let obj: Value = serde_json::from_slice(&raw)
-                    .map_err(|e| ApiError::internal(format!("stored object: {e}")))?;
+                    .map_err(|e| StatusError::internal(format!("stored object: {e}")))?;
                 let table = discovery::to_table(def, json!({"metadata": {}, "items": [obj]}));
                 return Ok(json_response(StatusCode::OK, &table));
             }
@@ -336,7 +339,7 @@ async fn dispatch(
         }
         (&Method::POST, None) => {
             if def.namespaced && t.namespace.is_none() {
-                return Err(ApiError::method_not_allowed(
+                return Err(StatusError::method_not_allowed(
                     "the server does not allow this method on the requested resource",
                 ));
             }
@@ -368,7 +371,7 @@ async fn dispatch(
         }
         (&Method::DELETE, Some(name)) => {
             if target == Target::Status {
-                return Err(ApiError::method_not_allowed(
+                return Err(StatusError::method_not_allowed(
                     "the server does not allow this method on the requested resource",
                 ));
             }
@@ -402,7 +405,7 @@ async fn dispatch(
             Ok(json_response(StatusCode::OK, &v))
         }
         (&Method::DELETE, None) => delete_collection(store, def, t.namespace, &q, dry_run).await,
-        _ => Err(ApiError::method_not_allowed(
+        _ => Err(StatusError::method_not_allowed(
             "the server does not allow this method on the requested resource",
         )),
     }
@@ -414,7 +417,7 @@ async fn delete_collection(
     namespace: Option<String>,
     q: &HashMap<String, String>,
     dry_run: bool,
-) -> Result<Response, ApiError> {
+) -> Result<Response, StatusError> {
     let mut opts = list_options(def, q)?;
     opts.limit = None;
     opts.continue_token = None;
@@ -454,7 +457,7 @@ async fn patch_object(
     dry_run: bool,
     headers: &HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, StatusError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -474,11 +477,11 @@ async fn patch_object(
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => Kind::Merge,
         "application/json-patch+json" => Kind::Json,
         "application/apply-patch+yaml" | "application/apply-patch+json" => Kind::Apply,
-        other => return Err(ApiError::unsupported_media_type(other)),
+        other => return Err(StatusError::unsupported_media_type(other)),
     };
     let patch_doc = parse_body(&body)?;
     if matches!(kind, Kind::Merge | Kind::Apply) && !patch_doc.is_object() {
-        return Err(ApiError::bad_request(
+        return Err(StatusError::bad_request(
             "the body of the request was not a JSON object",
         ));
     }
@@ -488,7 +491,7 @@ async fn patch_object(
             let mut obj = old.clone();
             match kind {
                 Kind::Merge | Kind::Apply => patch::merge_patch(&mut obj, &doc2),
-                Kind::Json => patch::json_patch(&mut obj, &doc2).map_err(|e| ApiError {
+                Kind::Json => patch::json_patch(&mut obj, &doc2).map_err(|e| StatusError {
                     code: 422,
                     reason: "Invalid",
                     message: format!(

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::api::json_response;
 use crate::resources::{self, RESOURCES, ResourceDef};
-use crate::status::ApiError;
+use crate::status::StatusError;
 use crate::store::str_at;
 
 const VERBS: &[&str] = &[
@@ -145,7 +145,7 @@ pub fn handle(method: &Method, segs: &[String], _headers: &HeaderMap) -> Option<
     };
     if method != Method::GET && method != Method::HEAD {
         return Some(
-            ApiError::method_not_allowed(
+            StatusError::method_not_allowed(
                 "the server does not allow this method on the requested resource",
             )
             .into_response(),

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::resources::ResourceDef;
-use crate::status::ApiError;
+use crate::status::StatusError;
 
 /// `field.ErrorType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,12 +221,12 @@ pub fn aggregate(errs: &[FieldError]) -> String {
 }
 
 /// `errors.NewInvalid`: 422 `Invalid` with every error as a cause.
-pub fn invalid(def: &ResourceDef, name: &str, errs: &[FieldError]) -> ApiError {
+pub fn invalid(def: &ResourceDef, name: &str, errs: &[FieldError]) -> StatusError {
     invalid_as(def.error_group(), def.kind, name, errs)
 }
 
 /// [`invalid`] for the group and kind `group`/`kind`.
-pub fn invalid_as(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> ApiError {
+pub fn invalid_as(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> StatusError {
     let mut details = Map::new();
     if !name.is_empty() {
         details.insert("name".into(), json!(name));
@@ -258,7 +258,7 @@ pub fn invalid_as(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> A
     } else {
         format!("{kind} {} is invalid: {}", go_quote(name), aggregate(errs))
     };
-    ApiError {
+    StatusError {
         code: 422,
         reason: "Invalid",
         message,

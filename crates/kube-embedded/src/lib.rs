@@ -14,6 +14,7 @@
 //!
 //! See `STATUS.md` next to this crate for what is implemented and where the
 //! behaviour deliberately differs from a real cluster.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -61,8 +62,8 @@ pub struct StoreError {
     pub message: String,
 }
 
-impl From<status::ApiError> for StoreError {
-    fn from(e: status::ApiError) -> Self {
+impl From<status::StatusError> for StoreError {
+    fn from(e: status::StatusError) -> Self {
         StoreError {
             code: e.code,
             reason: e.reason.to_string(),

@@ -6,7 +6,7 @@ use crate::resources::ResourceDef;
 
 /// An API failure, rendered as a `metav1.Status` object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub struct StatusError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
@@ -26,7 +26,7 @@ fn details(name: &str, group: &str, kind: &str) -> Value {
     Value::Object(m)
 }
 
-impl ApiError {
+impl StatusError {
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "kind": "Status",
@@ -44,7 +44,7 @@ impl ApiError {
     }
 
     pub fn not_found(def: &ResourceDef, name: &str) -> Self {
-        ApiError {
+        StatusError {
             code: 404,
             reason: "NotFound",
             message: format!("{} \"{}\" not found", def.qualified_plural(), name),
@@ -58,7 +58,7 @@ impl ApiError {
     }
 
     pub fn unknown_path() -> Self {
-        ApiError {
+        StatusError {
             code: 404,
             reason: "NotFound",
             message: "the server could not find the requested resource".into(),
@@ -68,7 +68,7 @@ impl ApiError {
     }
 
     pub fn already_exists(def: &ResourceDef, name: &str) -> Self {
-        ApiError {
+        StatusError {
             code: 409,
             reason: "AlreadyExists",
             message: format!("{} \"{}\" already exists", def.qualified_plural(), name),
@@ -78,7 +78,7 @@ impl ApiError {
     }
 
     pub fn conflict(def: &ResourceDef, name: &str, why: &str) -> Self {
-        ApiError {
+        StatusError {
             code: 409,
             reason: "Conflict",
             message: format!(
@@ -104,7 +104,7 @@ impl ApiError {
     pub fn invalid(def: &ResourceDef, name: &str, field: &str, cause: &str) -> Self {
         let mut d = details(name, def.error_group(), def.kind);
         d["causes"] = json!([{ "reason": "FieldValueInvalid", "message": cause, "field": field }]);
-        ApiError {
+        StatusError {
             code: 422,
             reason: "Invalid",
             message: format!(
@@ -120,7 +120,7 @@ impl ApiError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
+        StatusError {
             code: 400,
             reason: "BadRequest",
             message: message.into(),
@@ -131,7 +131,7 @@ impl ApiError {
 
     /// 413, as the kube-apiserver answers a request body over its limit.
     pub fn too_large(limit: usize) -> Self {
-        ApiError {
+        StatusError {
             code: 413,
             reason: "RequestEntityTooLarge",
             message: format!("Request entity too large: limit is {limit}"),
@@ -141,7 +141,7 @@ impl ApiError {
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        ApiError {
+        StatusError {
             code: 405,
             reason: "MethodNotAllowed",
             message: message.into(),
@@ -151,7 +151,7 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        ApiError {
+        StatusError {
             code: 415,
             reason: "UnsupportedMediaType",
             message: format!(
@@ -163,7 +163,7 @@ impl ApiError {
     }
 
     pub fn gone(message: impl Into<String>) -> Self {
-        ApiError {
+        StatusError {
             code: 410,
             reason: "Expired",
             message: message.into(),
@@ -175,7 +175,7 @@ impl ApiError {
     /// 410 for a continue token whose snapshot is gone, as the kube-apiserver answers when
     /// etcd has compacted the list's revision; `token` continues at the latest state.
     pub fn continue_expired(token: String) -> Self {
-        ApiError {
+        StatusError {
             code: 410,
             reason: "Expired",
             message: "The provided continue parameter is too old to display a consistent list \
@@ -191,7 +191,7 @@ impl ApiError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError {
+        StatusError {
             code: 500,
             reason: "InternalError",
             message: message.into(),

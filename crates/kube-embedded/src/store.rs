@@ -48,7 +48,7 @@ use crate::crd_schema;
 use crate::field::{self, FieldError};
 use crate::resources::{self, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::status::ApiError;
+use crate::status::StatusError;
 use crate::validation;
 
 const OBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("objects");
@@ -69,8 +69,8 @@ const MAX_BATCH: usize = 1024;
 /// `rv` of a continue token that continues at the latest state (as etcd3's -1).
 const LATEST: i64 = -1;
 
-fn db_err(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("storage error: {e}"))
+fn db_err(e: impl std::fmt::Display) -> StatusError {
+    StatusError::internal(format!("storage error: {e}"))
 }
 
 /// Current time as RFC 3339 with second precision, e.g. `2024-01-02T03:04:05Z`.
@@ -169,19 +169,19 @@ pub struct Tx<'a, 't> {
 }
 
 impl Tx<'_, '_> {
-    pub fn get(&self, key: &str) -> Result<Option<Value>, ApiError> {
+    pub fn get(&self, key: &str) -> Result<Option<Value>, StatusError> {
         match self.objects.get(key).map_err(db_err)? {
             Some(v) => Ok(Some(serde_json::from_slice(v.value()).map_err(db_err)?)),
             None => Ok(None),
         }
     }
 
-    pub fn contains(&self, key: &str) -> Result<bool, ApiError> {
+    pub fn contains(&self, key: &str) -> Result<bool, StatusError> {
         Ok(self.objects.get(key).map_err(db_err)?.is_some())
     }
 
     /// Every object whose key starts with `prefix` (which must end with NUL).
-    pub fn scan(&self, prefix: &str) -> Result<Vec<Value>, ApiError> {
+    pub fn scan(&self, prefix: &str) -> Result<Vec<Value>, StatusError> {
         let end = prefix_end(prefix);
         let mut out = Vec::new();
         for entry in self
@@ -209,20 +209,20 @@ trait PendingWrite: Send {
     /// (the changes) to apply, empty when it failed, changed nothing, or is a dry run.
     fn run(&mut self, tx: &Tx<'_, '_>, next_rv: u64) -> Vec<Event>;
     /// Answers the caller once the batch is committed (`Err`: the batch failed).
-    fn finish(self: Box<Self>, batch: Result<(), &ApiError>);
+    fn finish(self: Box<Self>, batch: Result<(), &StatusError>);
 }
 
-type WriteResult<T> = Result<(T, Vec<Event>), ApiError>;
+type WriteResult<T> = Result<(T, Vec<Event>), StatusError>;
 
 /// Receives each item of a list page: its stored JSON, and the parsed object if a
 /// selector needed it.
-type EmitItem<'a> = dyn FnMut(&[u8], Option<Value>) -> Result<(), ApiError> + 'a;
+type EmitItem<'a> = dyn FnMut(&[u8], Option<Value>) -> Result<(), StatusError> + 'a;
 
 struct Op<T, F> {
     f: Option<F>,
     dry_run: bool,
-    out: Option<Result<T, ApiError>>,
-    reply: oneshot::Sender<Result<T, ApiError>>,
+    out: Option<Result<T, StatusError>>,
+    reply: oneshot::Sender<Result<T, StatusError>>,
 }
 
 impl<T, F> PendingWrite for Op<T, F>
@@ -235,7 +235,7 @@ where
             return Vec::new();
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx, next_rv)))
-            .unwrap_or_else(|_| Err(ApiError::internal("the write operation panicked")));
+            .unwrap_or_else(|_| Err(StatusError::internal("the write operation panicked")));
         match r {
             Ok((out, events)) => {
                 self.out = Some(Ok(out));
@@ -248,12 +248,12 @@ where
         }
     }
 
-    fn finish(self: Box<Self>, batch: Result<(), &ApiError>) {
+    fn finish(self: Box<Self>, batch: Result<(), &StatusError>) {
         let out = match (batch, self.out) {
             (_, Some(Err(e))) => Err(e),
             (Ok(()), Some(ok)) => ok,
             (Err(e), _) => Err(e.clone()),
-            (Ok(()), None) => Err(ApiError::internal("the write operation did not run")),
+            (Ok(()), None) => Err(StatusError::internal("the write operation did not run")),
         };
         let _ = self.reply.send(out);
     }
@@ -300,7 +300,10 @@ fn run_writer(db: Arc<Database>, hub: Arc<Mutex<Hub>>, rx: mpsc::Receiver<Box<dy
 
 /// Runs every operation of `batch` in one write transaction and commits it durably.
 /// Returns the events of the committed changes, in order.
-fn apply_batch(db: &Database, batch: &mut [Box<dyn PendingWrite>]) -> Result<Vec<Event>, ApiError> {
+fn apply_batch(
+    db: &Database,
+    batch: &mut [Box<dyn PendingWrite>],
+) -> Result<Vec<Event>, StatusError> {
     let mut txn = db.begin_write().map_err(db_err)?;
     // The default, stated explicitly: commit() returns only after fsync.
     txn.set_durability(redb::Durability::Immediate)
@@ -314,7 +317,7 @@ fn apply_batch(db: &Database, batch: &mut [Box<dyn PendingWrite>]) -> Result<Vec
             let events = op.run(&Tx { objects: &objects }, rv + 1);
             for ev in &events {
                 if ev.rv <= rv {
-                    return Err(ApiError::internal(
+                    return Err(StatusError::internal(
                         "write operation reused a resourceVersion",
                     ));
                 }
@@ -499,29 +502,34 @@ impl Store {
         }
     }
 
-    fn read_rv(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, ApiError> {
+    fn read_rv(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StatusError> {
         meta.get(RV_KEY)
             .map_err(db_err)?
             .and_then(|g| <[u8; 8]>::try_from(g.value()).ok())
             .map(u64::from_be_bytes)
-            .ok_or_else(|| ApiError::internal("resourceVersion counter missing"))
+            .ok_or_else(|| StatusError::internal("resourceVersion counter missing"))
     }
 
     /// The current (latest committed) resourceVersion.
-    pub fn current_rv(&self) -> Result<u64, ApiError> {
+    pub fn current_rv(&self) -> Result<u64, StatusError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let meta = txn.open_table(META).map_err(db_err)?;
         Self::read_rv(&meta)
     }
 
     /// The stored JSON of one object.
-    pub fn get_json(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<Vec<u8>, ApiError> {
+    pub fn get_json(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<Vec<u8>, StatusError> {
         let txn = self.db.begin_read().map_err(db_err)?;
         let objects = txn.open_table(OBJECTS).map_err(db_err)?;
         let key = def.key(ns, name);
         match objects.get(key.as_str()).map_err(db_err)? {
             Some(v) => Ok(v.value().to_vec()),
-            None => Err(ApiError::not_found(def, name)),
+            None => Err(StatusError::not_found(def, name)),
         }
     }
 
@@ -534,7 +542,7 @@ impl Store {
         def: &ResourceDef,
         ns: Option<&str>,
         opts: &ListOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, StatusError> {
         let mut items = Vec::new();
         let metadata = self.scan_list(def, ns, opts, &mut |raw, parsed| {
             items.push(match parsed {
@@ -558,7 +566,7 @@ impl Store {
         def: &ResourceDef,
         ns: Option<&str>,
         opts: &ListOptions,
-    ) -> Result<Vec<u8>, ApiError> {
+    ) -> Result<Vec<u8>, StatusError> {
         let mut items = Vec::with_capacity(64 * 1024);
         items.push(b'[');
         let metadata = self.scan_list(def, ns, opts, &mut |raw, _| {
@@ -591,7 +599,7 @@ impl Store {
         ns: Option<&str>,
         opts: &ListOptions,
         emit: &mut EmitItem<'_>,
-    ) -> Result<Map<String, Value>, ApiError> {
+    ) -> Result<Map<String, Value>, StatusError> {
         let prefix = match ns {
             Some(ns) if def.namespaced => format!("{}{}\0", def.key_prefix(), ns),
             _ => def.key_prefix(),
@@ -601,7 +609,7 @@ impl Store {
             Some(t) => {
                 let (rv, key) = decode_continue(t)?;
                 if !key.starts_with(&prefix) {
-                    return Err(ApiError::bad_request(
+                    return Err(StatusError::bad_request(
                         "continue key is not valid: the continue token does not belong to this list",
                     ));
                 }
@@ -617,7 +625,7 @@ impl Store {
                     let meta = txn.open_table(META).map_err(db_err)?;
                     // Nothing written since the first page: the current state is its snapshot.
                     if u64::try_from(*rv).ok() != Some(Self::read_rv(&meta)?) {
-                        return Err(ApiError::continue_expired(encode_continue(LATEST, key)));
+                        return Err(StatusError::continue_expired(encode_continue(LATEST, key)));
                     }
                     (txn, false)
                 }
@@ -739,10 +747,10 @@ impl Store {
     }
 
     /// Subscribes to changes after `after_rv`; `Err` 410 when that point is no longer in memory.
-    pub fn subscribe(&self, after_rv: u64) -> Result<Subscription, ApiError> {
+    pub fn subscribe(&self, after_rv: u64) -> Result<Subscription, StatusError> {
         let hub = self.hub.lock().expect("hub lock");
         if after_rv < hub.floor {
-            return Err(ApiError::gone(format!(
+            return Err(StatusError::gone(format!(
                 "too old resource version: {} ({})",
                 after_rv,
                 hub.floor + 1
@@ -766,7 +774,7 @@ impl Store {
     /// resourceVersion; it returns its result and the changes it makes, as events with
     /// increasing resourceVersions from that one on (`DELETED` removes the object,
     /// the others store it). With `dry_run` nothing is applied.
-    async fn write<T, F>(&self, dry_run: bool, f: F) -> Result<T, ApiError>
+    async fn write<T, F>(&self, dry_run: bool, f: F) -> Result<T, StatusError>
     where
         T: Send + 'static,
         F: FnOnce(&Tx<'_, '_>, u64) -> WriteResult<T> + Send + 'static,
@@ -780,11 +788,11 @@ impl Store {
         });
         self.writer_tx
             .as_ref()
-            .ok_or_else(|| ApiError::internal("the store is closed"))?
+            .ok_or_else(|| StatusError::internal("the store is closed"))?
             .send(op)
-            .map_err(|_| ApiError::internal("the store's writer has stopped"))?;
+            .map_err(|_| StatusError::internal("the store's writer has stopped"))?;
         rx.await
-            .map_err(|_| ApiError::internal("the store's writer has stopped"))?
+            .map_err(|_| StatusError::internal("the store's writer has stopped"))?
     }
 
     pub async fn create(
@@ -793,7 +801,7 @@ impl Store {
         path_ns: Option<&str>,
         obj: Value,
         dry_run: bool,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Value, StatusError> {
         let mut obj = prepare_create(def, path_ns, obj)?;
         self.write(dry_run, move |tx, rv| {
             let ns = str_at(&obj, "/metadata/namespace").to_string();
@@ -801,10 +809,10 @@ impl Store {
             if def.namespaced {
                 let ns_key = resources::namespaces().key("", &ns);
                 match tx.get(&ns_key)? {
-                    None => return Err(ApiError::namespace_not_found(&ns)),
+                    None => return Err(StatusError::namespace_not_found(&ns)),
                     Some(nso) => {
                         if nso.pointer("/metadata/deletionTimestamp").is_some() {
-                            return Err(ApiError {
+                            return Err(StatusError {
                                 code: 403,
                                 reason: "Forbidden",
                                 message: format!(
@@ -821,7 +829,7 @@ impl Store {
                 }
             }
             if tx.contains(&def.key(&ns, &name))? {
-                return Err(ApiError::already_exists(def, &name));
+                return Err(StatusError::already_exists(def, &name));
             }
             obj["metadata"]["resourceVersion"] = json!(rv.to_string());
             let ev = Event {
@@ -848,12 +856,12 @@ impl Store {
         target: Target,
         dry_run: bool,
         is_patch: bool,
-        build: impl FnOnce(&Value) -> Result<Value, ApiError> + Send + 'static,
-    ) -> Result<Value, ApiError> {
+        build: impl FnOnce(&Value) -> Result<Value, StatusError> + Send + 'static,
+    ) -> Result<Value, StatusError> {
         let (ns, name) = (ns.to_string(), name.to_string());
         self.write(dry_run, move |tx, rv| {
             let Some(old) = tx.get(&def.key(&ns, &name))? else {
-                return Err(ApiError::not_found(def, &name));
+                return Err(StatusError::not_found(def, &name));
             };
             let new = build(&old)?;
             let mut merged = prepare_update(def, &ns, &name, &old, new, target, is_patch)?;
@@ -887,11 +895,11 @@ impl Store {
         name: &str,
         preconditions: Value,
         dry_run: bool,
-    ) -> Result<Deleted, ApiError> {
+    ) -> Result<Deleted, StatusError> {
         let (ns, name) = (ns.to_string(), name.to_string());
         self.write(dry_run, move |tx, rv| {
             let Some(mut obj) = tx.get(&def.key(&ns, &name))? else {
-                return Err(ApiError::not_found(def, &name));
+                return Err(StatusError::not_found(def, &name));
             };
             check_preconditions(def, &name, &obj, &preconditions)?;
             let mut events = Vec::new();
@@ -964,11 +972,11 @@ fn check_preconditions(
     name: &str,
     obj: &Value,
     pre: &Value,
-) -> Result<(), ApiError> {
+) -> Result<(), StatusError> {
     if let Some(uid) = pre.get("uid").and_then(Value::as_str) {
         let have = str_at(obj, "/metadata/uid");
         if uid != have {
-            return Err(ApiError::conflict(
+            return Err(StatusError::conflict(
                 def,
                 name,
                 &format!(
@@ -980,7 +988,7 @@ fn check_preconditions(
     if let Some(rv) = pre.get("resourceVersion").and_then(Value::as_str) {
         let have = str_at(obj, "/metadata/resourceVersion");
         if rv != have {
-            return Err(ApiError::conflict(
+            return Err(StatusError::conflict(
                 def,
                 name,
                 &format!(
@@ -1005,9 +1013,9 @@ fn without_rv(v: &Value) -> Value {
 }
 
 /// Checks and fills apiVersion/kind of a request body.
-fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), StatusError> {
     let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request(
+        return Err(StatusError::bad_request(
             "the body of the request is not a JSON object",
         ));
     };
@@ -1018,7 +1026,7 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
         }
         Some(av) if av == want_av => {}
         Some(av) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(StatusError::bad_request(format!(
                 "the API version in the data ({av}) does not match the expected API version ({want_av})"
             )));
         }
@@ -1043,7 +1051,7 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
             return Err(field::invalid_as(def.group, k, name, &[e]));
         }
         Some(k) => {
-            return Err(ApiError::bad_request(format!(
+            return Err(StatusError::bad_request(format!(
                 "the kind in the data ({k}) does not match the expected kind ({})",
                 def.kind
             )));
@@ -1054,7 +1062,7 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
             map.insert("metadata".into(), json!({}));
         }
         Some(Value::Object(_)) => {}
-        Some(_) => return Err(ApiError::bad_request("metadata must be an object")),
+        Some(_) => return Err(StatusError::bad_request("metadata must be an object")),
     }
     Ok(())
 }
@@ -1064,7 +1072,7 @@ fn check_namespace(
     def: &ResourceDef,
     path_ns: Option<&str>,
     obj: &mut Value,
-) -> Result<(), ApiError> {
+) -> Result<(), StatusError> {
     let meta = obj["metadata"]
         .as_object_mut()
         .expect("checked by check_type");
@@ -1079,7 +1087,7 @@ fn check_namespace(
         }
         Some(ns) if ns == path_ns => {}
         Some(_) => {
-            return Err(ApiError::bad_request(
+            return Err(StatusError::bad_request(
                 "the namespace of the provided object does not match the namespace sent on the request",
             ));
         }
@@ -1101,7 +1109,7 @@ fn prepare_create(
     def: &'static ResourceDef,
     path_ns: Option<&str>,
     mut obj: Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, StatusError> {
     check_type(def, &mut obj)?;
     check_namespace(def, path_ns, &mut obj)?;
     let crd = crd_schema::for_def(def);
@@ -1120,7 +1128,7 @@ fn prepare_create(
             .and_then(Value::as_str)
             .unwrap_or("");
         if gen_name.is_empty() {
-            let mut e = ApiError::invalid(
+            let mut e = StatusError::invalid(
                 def,
                 "",
                 "metadata.name",
@@ -1145,7 +1153,7 @@ fn prepare_create(
         .and_then(Value::as_str)
         .is_some_and(|s| !s.is_empty())
     {
-        return Err(ApiError::internal(
+        return Err(StatusError::internal(
             "resourceVersion should not be set on objects to be created",
         ));
     }
@@ -1179,7 +1187,7 @@ fn prepare_create(
 /// (`regarding` in events.k8s.io/v1, `involvedObject` in core v1). Events with an `eventTime`
 /// ("new" clients) only need a namespace on the object unless they are in `default` or
 /// `kube-system`; older events must match exactly (an object without one: `default` only).
-fn validate_event_namespace(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+fn validate_event_namespace(def: &ResourceDef, obj: &Value) -> Result<(), StatusError> {
     let about = match (def.group, def.plural) {
         ("", "events") => "/involvedObject/namespace",
         ("events.k8s.io", "events") => "/regarding/namespace",
@@ -1198,7 +1206,7 @@ fn validate_event_namespace(def: &ResourceDef, obj: &Value) -> Result<(), ApiErr
     if valid {
         return Ok(());
     }
-    Err(ApiError::invalid(
+    Err(StatusError::invalid(
         def,
         str_at(obj, "/metadata/name"),
         "involvedObject.namespace",
@@ -1207,7 +1215,11 @@ fn validate_event_namespace(def: &ResourceDef, obj: &Value) -> Result<(), ApiErr
 }
 
 /// Per-kind defaulting the real API server does for the built-in kinds served here.
-fn apply_kind_defaults(def: &ResourceDef, obj: &mut Value, create: bool) -> Result<(), ApiError> {
+fn apply_kind_defaults(
+    def: &ResourceDef,
+    obj: &mut Value,
+    create: bool,
+) -> Result<(), StatusError> {
     match (def.group, def.plural) {
         ("", "namespaces") if create => {
             let name = str_at(obj, "/metadata/name").to_string();
@@ -1241,7 +1253,7 @@ fn apply_kind_defaults(def: &ResourceDef, obj: &mut Value, create: bool) -> Resu
                 }
                 for (k, v) in sd {
                     let s = v.as_str().ok_or_else(|| {
-                        ApiError::bad_request(format!("stringData[{k}] must be a string"))
+                        StatusError::bad_request(format!("stringData[{k}] must be a string"))
                     })?;
                     data[k.as_str()] =
                         json!(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
@@ -1275,7 +1287,7 @@ fn prepare_update(
     mut new: Value,
     target: Target,
     is_patch: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Value, StatusError> {
     check_type(def, &mut new)?;
     check_namespace(def, Some(ns), &mut new)?;
     let crd = crd_schema::for_def(def);
@@ -1284,7 +1296,7 @@ fn prepare_update(
     }
     let body_name = str_at(&new, "/metadata/name");
     if body_name != name {
-        return Err(ApiError::bad_request(format!(
+        return Err(StatusError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
@@ -1293,7 +1305,7 @@ fn prepare_update(
     let body_uid = str_at(&new, "/metadata/uid");
     let old_uid = old_meta.get("uid").and_then(Value::as_str).unwrap_or("");
     if !body_uid.is_empty() && body_uid != old_uid {
-        return Err(ApiError::conflict(
+        return Err(StatusError::conflict(
             def,
             name,
             &format!(
@@ -1308,7 +1320,7 @@ fn prepare_update(
         .unwrap_or("");
     if body_rv.is_empty() {
         if def.custom && !is_patch {
-            return Err(ApiError::invalid(
+            return Err(StatusError::invalid(
                 def,
                 name,
                 "metadata.resourceVersion",
@@ -1316,7 +1328,7 @@ fn prepare_update(
             ));
         }
     } else if body_rv != old_rv {
-        return Err(ApiError::modified(def, name));
+        return Err(StatusError::modified(def, name));
     }
 
     let mut out = match target {
@@ -1452,9 +1464,9 @@ fn encode_continue(rv: i64, key: &str) -> String {
         .encode(serde_json::to_vec(&t).expect("serialisable"))
 }
 
-fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
+fn decode_continue(token: &str) -> Result<(i64, String), StatusError> {
     let bad =
-        || ApiError::bad_request("continue key is not valid: the continue token is malformed");
+        || StatusError::bad_request("continue key is not valid: the continue token is malformed");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(token)
         .map_err(|_| bad())?;

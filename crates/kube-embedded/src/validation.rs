@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::field::{BadValue, FieldError};
 use crate::resources::{NameRule, ResourceDef};
-use crate::status::ApiError;
+use crate::status::StatusError;
 
 fn is_alnum_lower(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -187,7 +187,7 @@ fn string_map<'a>(
     def: &ResourceDef,
     meta: &'a mut Value,
     key: &str,
-) -> Result<Vec<(&'a str, &'a str)>, ApiError> {
+) -> Result<Vec<(&'a str, &'a str)>, StatusError> {
     let undecodable = |what: &Value, into: &str| {
         // Custom resources decode `metadata` on its own, the built-in kinds as part of the object.
         let field = if def.custom {
@@ -195,7 +195,7 @@ fn string_map<'a>(
         } else {
             format!("metadata.{key}")
         };
-        ApiError::bad_request(format!(
+        StatusError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: json: cannot unmarshal {} into Go struct field ObjectMeta.{field} of type {into}",
             go_json_type(what),
             kind = def.kind,
@@ -236,7 +236,7 @@ fn go_json_type(v: &Value) -> &'static str {
 pub fn labels_and_annotations(
     def: &ResourceDef,
     meta: &mut Value,
-) -> Result<Vec<FieldError>, ApiError> {
+) -> Result<Vec<FieldError>, StatusError> {
     let mut errs = Vec::new();
     for (k, v) in string_map(def, meta, "labels")? {
         for msg in qualified_name_errors(k) {

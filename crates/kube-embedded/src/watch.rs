@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::api::Shared;
 use crate::resources::ResourceDef;
-use crate::status::ApiError;
+use crate::status::StatusError;
 use crate::store::{Event, ListOptions};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -90,7 +90,7 @@ pub async fn serve(
     opts: ListOptions,
     q: &HashMap<String, String>,
     table: bool,
-) -> Result<Response, ApiError> {
+) -> Result<Response, StatusError> {
     let rv_param = q.get("resourceVersion").cloned().unwrap_or_default();
     let send_initial_param = q.get("sendInitialEvents").cloned();
     let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
@@ -125,7 +125,7 @@ pub async fn serve(
         };
         let list = tokio::task::spawn_blocking(move || store2.list(def, ns.as_deref(), &list_opts))
             .await
-            .map_err(|e| ApiError::internal(e.to_string()))??;
+            .map_err(|e| StatusError::internal(e.to_string()))??;
         let rv = list["metadata"]["resourceVersion"]
             .as_str()
             .and_then(|s| s.parse::<u64>().ok())
@@ -136,7 +136,7 @@ pub async fn serve(
         (Vec::new(), store.current_rv()?)
     } else {
         let rv = rv_param.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version: {rv_param:?}"))
+            StatusError::bad_request(format!("invalid resource version: {rv_param:?}"))
         })?;
         (Vec::new(), rv)
     };

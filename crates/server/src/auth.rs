@@ -3,7 +3,7 @@
 //! Off unless configured. A caller proves who they are with one credential ([`Credential`]):
 //! * a shared token (`--auth-token`, `--auth-token-file`): the check of KubeRay's security-proxy
 //!   sidecar, built in;
-//! * a token of the access policy (`--auth-policy-file`, [`crate::policy`]);
+//! * a token of the access policy (`--auth-policy-file`, [`crate::access_policy`]);
 //! * a Kubernetes token, reviewed by the cluster (`--kubernetes-auth`, [`crate::access`]);
 //!
 //! and, with `--tls-client-ca-file`, with a client certificate signed by that CA
@@ -26,9 +26,9 @@ use subtle::ConstantTimeEq;
 use tonic::Code;
 
 use crate::access::{Identity, KubernetesAccess, Rule};
+use crate::access_policy::Policy;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::policy::Policy;
 use crate::tls::ClientCertificate;
 
 /// What a refused call is told (the sidecar's gRPC text).

@@ -1,4 +1,8 @@
 //! Choosing and connecting the Kubernetes backend: a real cluster, or the embedded store.
+//!
+//! This is the one place that decides how the Kubernetes API is reached: it loads the kubeconfig
+//! or the in-cluster configuration once, and every client of a real cluster (the backend's, the
+//! dashboard proxy's) is built from that [`KubeAccess`].
 
 use std::net::SocketAddr;
 
@@ -14,6 +18,60 @@ pub struct Backend {
     pub client: kube::Client,
     /// Set when running on the embedded store.
     pub embedded: Option<EmbeddedKube>,
+    /// How the API server of a real cluster is reached; `None` on the embedded store.
+    pub kubernetes: Option<KubeAccess>,
+}
+
+/// How the server reaches the API server of a real cluster: the configuration loaded once by
+/// [`connect`], from which every client of that cluster is built.
+#[derive(Clone)]
+pub struct KubeAccess {
+    config: kube::Config,
+    in_cluster: bool,
+}
+
+impl KubeAccess {
+    /// `config` is the loaded configuration; `in_cluster` whether it is the pod's in-cluster one.
+    pub fn new(config: kube::Config, in_cluster: bool) -> Self {
+        Self { config, in_cluster }
+    }
+
+    /// Whether the server runs in a pod with the in-cluster configuration (no kubeconfig given,
+    /// set or at the default place), where cluster DNS names resolve.
+    pub fn in_cluster(&self) -> bool {
+        self.in_cluster
+    }
+
+    /// The URL of the API server.
+    pub fn cluster_url(&self) -> &http::Uri {
+        &self.config.cluster_url
+    }
+
+    /// A client with kube's default behaviour (automatic retries included).
+    pub fn client(&self) -> anyhow::Result<kube::Client> {
+        kube::Client::try_from(self.config.clone()).context("building the Kubernetes client")
+    }
+
+    /// A client of its own without kube's automatic retries, for calls that must never be sent
+    /// twice (a job submission through the API server's service proxy).
+    pub fn client_without_retries(&self) -> anyhow::Result<kube::Client> {
+        let mut config = self.config.clone();
+        config.default_retry = false;
+        kube::Client::try_from(config).context("building the Kubernetes client")
+    }
+}
+
+/// Whether a server configured like `config` reaches a real cluster with the in-cluster
+/// configuration: it runs in a pod, and no kubeconfig is given, set or at the default place.
+fn uses_in_cluster_config(config: &Config) -> bool {
+    let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let default_kubeconfig = std::env::var_os("HOME")
+        .map(|home| std::path::Path::new(&home).join(".kube/config").exists())
+        .unwrap_or(false);
+    env_set("KUBERNETES_SERVICE_HOST")
+        && config.kubeconfig.is_none()
+        && !env_set("KUBECONFIG")
+        && !default_kubeconfig
 }
 
 /// Which backend `auto` picks, and why.
@@ -73,13 +131,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
                     .await
                     .context("no usable kubeconfig or in-cluster configuration")?,
             };
-            let url = kube_config.cluster_url.clone();
-            let client =
-                kube::Client::try_from(kube_config).context("building the Kubernetes client")?;
-            tracing::info!("backend: Kubernetes API at {url} ({reason})");
+            let access = KubeAccess::new(kube_config, uses_in_cluster_config(config));
+            let client = access.client()?;
+            tracing::info!(
+                "backend: Kubernetes API at {} ({reason})",
+                access.cluster_url()
+            );
             Ok(Backend {
                 client,
                 embedded: None,
+                kubernetes: Some(access),
             })
         }
         BackendKind::Embedded => {
@@ -101,6 +162,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Backend> {
             Ok(Backend {
                 client: store.client(),
                 embedded: Some(store),
+                kubernetes: None,
             })
         }
     }

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tonic::Code;
 
+use crate::backend::KubeAccess;
 use crate::config::Config;
 use crate::error::ApiError;
 use kuberay_core::job_submission::JobInfo;
@@ -60,15 +61,16 @@ pub enum Access {
 }
 
 impl Access {
-    /// The access a server configured like `config` uses, and why. The proxy route gets a
-    /// Kubernetes client of its own, loaded like the backend's, but without kube's automatic
-    /// retries: a job submission must never be sent twice.
+    /// The access a server configured like `config` uses, and why. `kubernetes` is how the
+    /// backend reaches a real cluster (`None` on the embedded store); the proxy route gets a
+    /// client of its own built from it, but without kube's automatic retries: a job submission
+    /// must never be sent twice.
     ///
     /// `local` is the client of the embedded store when its local Ray runtime runs clusters:
     /// their dashboards are then found from their status unless the template is set.
-    pub async fn choose(
+    pub fn choose(
         config: &Config,
-        embedded: bool,
+        kubernetes: Option<&KubeAccess>,
         local: Option<kube::Client>,
     ) -> anyhow::Result<(Access, String)> {
         if let Some(template) = config
@@ -81,43 +83,26 @@ impl Access {
                 "--dashboard-url-template is set".into(),
             ));
         }
-        if embedded && let Some(client) = local {
-            return Ok((
-                Access::LocalStatus(client),
-                "the local Ray runtime runs the clusters of the embedded backend".into(),
-            ));
-        }
-        if embedded {
+        let Some(kubernetes) = kubernetes else {
+            if let Some(client) = local {
+                return Ok((
+                    Access::LocalStatus(client),
+                    "the local Ray runtime runs the clusters of the embedded backend".into(),
+                ));
+            }
             return Ok((
                 Access::ClusterDns,
                 "the embedded backend has no service proxy; set --dashboard-url-template to reach heads outside a cluster".into(),
             ));
-        }
-        let env_set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        let default_kubeconfig = std::env::var_os("HOME")
-            .map(|home| std::path::Path::new(&home).join(".kube/config").exists())
-            .unwrap_or(false);
-        if env_set("KUBERNETES_SERVICE_HOST")
-            && config.kubeconfig.is_none()
-            && !env_set("KUBECONFIG")
-            && !default_kubeconfig
-        {
+        };
+        if kubernetes.in_cluster() {
             return Ok((
                 Access::ClusterDns,
                 "running in a pod with the in-cluster configuration".into(),
             ));
         }
-        let mut kube_config = match &config.kubeconfig {
-            Some(path) => {
-                let file = kube::config::Kubeconfig::read_from(path)?;
-                kube::Config::from_custom_kubeconfig(file, &Default::default()).await?
-            }
-            None => kube::Config::infer().await?,
-        };
-        kube_config.default_retry = false;
-        let client = kube::Client::try_from(kube_config)?;
         Ok((
-            Access::KubeProxy(client),
+            Access::KubeProxy(kubernetes.client_without_retries()?),
             "not in a pod with the in-cluster configuration".into(),
         ))
     }
@@ -154,10 +139,9 @@ struct Inner {
 }
 
 impl Dashboards {
+    /// Needs the process-wide rustls crypto provider installed (the binary installs ring at
+    /// its start): reqwest is built without a default one.
     pub fn new(access: Access, timeout: Duration, token: Option<&str>) -> anyhow::Result<Self> {
-        // reqwest is built without a default crypto provider; the binary installs ring, and a
-        // library user who did not gets it here.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .no_proxy()
@@ -184,13 +168,12 @@ impl Dashboards {
     }
 
     /// The dashboards of a server configured like `config`; the choice is logged.
-    pub async fn from_config(
+    pub fn from_config(
         config: &Config,
-        embedded: bool,
+        kubernetes: Option<&KubeAccess>,
         local: Option<kube::Client>,
     ) -> anyhow::Result<Self> {
-        let (access, reason) = Access::choose(config, embedded, local)
-            .await
+        let (access, reason) = Access::choose(config, kubernetes, local)
             .map_err(|e| e.context("preparing the Kubernetes client of the dashboard proxy"))?;
         let dashboards = Self::new(
             access,
@@ -661,6 +644,24 @@ mod tests {
         <Config as clap::Parser>::parse_from(all)
     }
 
+    fn kube_access(in_cluster: bool) -> KubeAccess {
+        let url = "https://127.0.0.1:6443".parse().unwrap();
+        KubeAccess::new(kube::Config::new(url), in_cluster)
+    }
+
+    #[tokio::test]
+    async fn a_real_cluster_is_reached_by_service_dns_in_a_pod_and_by_the_proxy_outside() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (access, reason) =
+            Access::choose(&config(&[]), Some(&kube_access(true)), None).unwrap();
+        assert!(matches!(access, Access::ClusterDns));
+        assert_eq!(reason, "running in a pod with the in-cluster configuration");
+        let (access, reason) =
+            Access::choose(&config(&[]), Some(&kube_access(false)), None).unwrap();
+        assert!(matches!(access, Access::KubeProxy(_)));
+        assert_eq!(reason, "not in a pod with the in-cluster configuration");
+    }
+
     #[tokio::test]
     async fn the_template_wins_and_the_embedded_backend_dials_the_service_name() {
         let (access, reason) = Access::choose(
@@ -668,10 +669,9 @@ mod tests {
                 "--dashboard-url-template",
                 "http://{name}.{namespace}:8265/",
             ]),
-            false,
+            Some(&kube_access(false)),
             None,
         )
-        .await
         .unwrap();
         assert!(matches!(&access, Access::Template(t) if t == "http://{name}.{namespace}:8265/"));
         assert_eq!(
@@ -680,7 +680,7 @@ mod tests {
         );
         assert_eq!(reason, "--dashboard-url-template is set");
 
-        let (access, _) = Access::choose(&config(&[]), true, None).await.unwrap();
+        let (access, _) = Access::choose(&config(&[]), None, None).unwrap();
         assert!(matches!(access, Access::ClusterDns));
         assert_eq!(
             access.describe(),
@@ -694,13 +694,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = kube_embedded::EmbeddedKube::open(dir.path()).unwrap();
         let template = config(&["--dashboard-url-template", "http://127.0.0.1:8265"]);
-        let (access, _) = Access::choose(&template, true, Some(store.client()))
-            .await
-            .unwrap();
+        let (access, _) = Access::choose(&template, None, Some(store.client())).unwrap();
         assert!(matches!(access, Access::Template(_)));
-        let (access, reason) = Access::choose(&config(&[]), true, Some(store.client()))
-            .await
-            .unwrap();
+        let (access, reason) = Access::choose(&config(&[]), None, Some(store.client())).unwrap();
         assert!(matches!(access, Access::LocalStatus(_)));
         assert!(reason.contains("local Ray runtime"), "{reason}");
     }

@@ -14,32 +14,35 @@ use tower::util::BoxCloneSyncService;
 use crate::auth::{self, Authenticator};
 use crate::listen::{self, HttpService};
 
-use crate::calls::Calls;
+use crate::call_policy::CallPolicy;
 use crate::services::Services;
 
 /// Largest message sent, like the Go server (grpc-go's default, math.MaxInt32). Answers are
 /// bounded by what the Kubernetes API returns; the receive limit is `--grpc-max-receive-bytes`.
 pub const MAX_SEND_BYTES: usize = i32::MAX as usize;
 
-/// Implements every generated service trait by delegating to [`Services`] through [`Calls`]
+/// Implements every generated service trait by delegating to [`Services`] through [`CallPolicy`]
 /// (the implementations come from the table in [`crate::rpcs`]).
 #[derive(Clone)]
 pub struct GrpcApi {
     services: Services,
-    calls: Calls,
+    call_policy: CallPolicy,
 }
 
 impl GrpcApi {
-    pub fn new(services: Services, calls: Calls) -> Self {
-        Self { services, calls }
+    pub fn new(services: Services, call_policy: CallPolicy) -> Self {
+        Self {
+            services,
+            call_policy,
+        }
     }
 
     pub(crate) fn services(&self) -> &Services {
         &self.services
     }
 
-    pub(crate) fn calls(&self) -> &Calls {
-        &self.calls
+    pub(crate) fn call_policy(&self) -> &CallPolicy {
+        &self.call_policy
     }
 }
 

@@ -2,10 +2,11 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod access_policy;
 pub mod auth;
 pub mod backend;
 pub mod cache;
-pub mod calls;
+pub mod call_policy;
 pub mod config;
 pub mod dashboard;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod json_walk;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
-pub mod policy;
 pub mod readiness;
 pub mod rpcs;
 pub mod services;
@@ -35,7 +35,7 @@ use tower::util::BoxCloneSyncService;
 
 pub use config::Config;
 
-use crate::calls::Calls;
+use crate::call_policy::CallPolicy;
 use crate::metrics::Metrics;
 use crate::services::{SERVED_SERVICES, Services};
 
@@ -100,6 +100,9 @@ impl RunningServer {
 }
 
 /// Connects the backend, binds both listeners and starts serving.
+///
+/// The process-wide rustls crypto provider must be installed first (the binary installs ring at
+/// its start; a library user installs its own).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = tls::Tls::load(config.tls_files()?)?;
     let backend = backend::connect(&config).await?;
@@ -118,7 +121,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     ));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
-    let calls = Calls::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
+    let call_policy =
+        CallPolicy::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
 
     let local_ray = match &backend.embedded {
         Some(_) => Some(
@@ -139,8 +143,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
         .map(|_| backend.client.clone());
     let dashboards =
-        dashboard::Dashboards::from_config(&config, backend.embedded.is_some(), local_dashboards)
-            .await?;
+        dashboard::Dashboards::from_config(&config, backend.kubernetes.as_ref(), local_dashboards)?;
     let scope = config.namespace_scope();
     if let Some(namespace) = scope.served() {
         tracing::info!("serving namespace {namespace} only (--namespace)");
@@ -172,13 +175,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             access,
         )
     });
-    let gateway = http::Gateway::new(services.clone(), calls.clone(), config.http_max_body_bytes);
+    let gateway = http::Gateway::new(
+        services.clone(),
+        call_policy.clone(),
+        config.http_max_body_bytes,
+    );
     for (service, method) in rpcs::RPCS {
         metrics.initialize(service, method);
     }
 
     let (grpc_routes, health_reporter) = grpc::router(
-        grpc::GrpcApi::new(services, calls),
+        grpc::GrpcApi::new(services, call_policy),
         config.grpc_max_receive_bytes as usize,
     )?;
     for name in SERVED_SERVICES.into_iter().chain([""]) {

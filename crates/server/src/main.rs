@@ -1,3 +1,5 @@
+#![deny(unsafe_code)]
+
 use kuberay_apiserver::Config;
 
 fn main() -> anyhow::Result<()> {
@@ -15,6 +17,7 @@ fn main() -> anyhow::Result<()> {
 /// and list pages are carved from its heaps, where the freed ones stay resident and are rarely
 /// reused for the next, larger one: a 4 MiB request then costs several times its size in resident
 /// memory, and memory is not given back after a large list. Setting the threshold fixes it.
+#[allow(unsafe_code)]
 fn give_large_buffers_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator; it is called before any other
@@ -31,6 +34,7 @@ const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 /// small allocations (the objects decoded while a watch cache lists, the messages of a large
 /// answer) otherwise stay resident in the heaps of the threads that made them, so the server
 /// stays at its peak after a large list instead of returning to what it holds.
+#[allow(unsafe_code)]
 fn give_free_memory_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     std::thread::Builder::new()

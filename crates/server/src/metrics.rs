@@ -1,6 +1,6 @@
 //! Prometheus metrics with the go-grpc-prometheus names, so existing dashboards keep working.
 //!
-//! Calls are counted where both transports meet (the call wrapper in `calls.rs`), so a request
+//! Calls are counted where both transports meet (the call wrapper in `call_policy.rs`), so a request
 //! over HTTP/JSON is counted exactly like the same request over gRPC.
 
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};

@@ -6,7 +6,7 @@
 //! tonic traits implemented on [`GrpcApi`]), the HTTP gateway's calls ([`call_json`]; the HTTP
 //! routes themselves come from the protos' `google.api.http` options), the metrics series
 //! ([`RPCS`]) and the authorization of each call (`--kubernetes-auth`). Every call, either way,
-//! runs through [`Calls`] (authorization, deadline, metrics, logging).
+//! runs through [`CallPolicy`] (authorization, deadline, metrics, logging).
 
 use std::future::Future;
 
@@ -20,7 +20,7 @@ use tonic::{Code, Request, Response, Status};
 use std::sync::Arc;
 
 use crate::access::{Identity, Rule};
-use crate::calls::Calls;
+use crate::call_policy::CallPolicy;
 use crate::error::ApiError;
 use crate::grpc::GrpcApi;
 use crate::services::{
@@ -45,13 +45,13 @@ macro_rules! rpcs {
                         let identity = request.extensions().get::<Arc<Identity>>().cloned();
                         let request = request.into_inner();
                         let services = self.services();
-                        let calls = self.calls();
+                        let call_policy = self.call_policy();
                         // Boxed: the handlers' futures are large, and every layer above
                         // would otherwise hold them inline.
-                        let span = Calls::span($service, $method, request.target());
-                        let answer = calls
+                        let span = CallPolicy::span($service, $method, request.target());
+                        let answer = call_policy
                             .run($service, $method, span, Box::pin(async {
-                                calls
+                                call_policy
                                     .authorize(identity.as_ref(), $rule, request.target().0)
                                     .await?;
                                 services.$field.$handler(request).await
@@ -73,7 +73,7 @@ macro_rules! rpcs {
         /// the reply in proto3 JSON (the HTTP gateway's call).
         pub async fn call_json(
             services: &Services,
-            calls: &Calls,
+            call_policy: &CallPolicy,
             service: &'static str,
             method: &'static str,
             message: Value,
@@ -82,9 +82,9 @@ macro_rules! rpcs {
             match (service, method) {
                 $($(
                     ($service, $method) => {
-                        json(calls, service, method, message, |request: $request| {
+                        json(call_policy, service, method, message, |request: $request| {
                             Box::pin(async move {
-                                calls
+                                call_policy
                                     .authorize(identity.as_ref(), $rule, request.target().0)
                                     .await?;
                                 services.$field.$handler(request).await
@@ -94,8 +94,8 @@ macro_rules! rpcs {
                     }
                 )*)*
                 _ => {
-                    calls
-                        .run(service, method, Calls::span(service, method, ("", "")), async {
+                    call_policy
+                        .run(service, method, CallPolicy::span(service, method, ("", "")), async {
                             Err::<(), _>(not_yet_implemented(service, method))
                         })
                         .await?;
@@ -154,7 +154,7 @@ rpcs! {
             may("list", JOBS);
         "DeleteRayJob": delete_ray_job(DeleteRayJobRequest) -> Empty = delete, may("delete", JOBS);
     }
-    RAY_SERVE_SERVICE: ray_serve_service_server::RayServeService => serve {
+    RAY_SERVE_SERVICE: ray_serve_service_server::RayServeService => ray_services {
         "CreateRayService": create_ray_service(CreateRayServiceRequest) -> RayService = create,
             may("create", SERVICES);
         "UpdateRayService": update_ray_service(UpdateRayServiceRequest) -> RayService = update,
@@ -234,10 +234,10 @@ targets! {
     DeleteRayJobSubmissionRequest => |r| (&r.namespace, &r.clustername);
 }
 
-/// Decodes the request from proto3 JSON, runs the handler through [`Calls`] and encodes the
+/// Decodes the request from proto3 JSON, runs the handler through [`CallPolicy`] and encodes the
 /// answer.
 async fn json<Req, Resp, F, Fut>(
-    calls: &Calls,
+    call_policy: &CallPolicy,
     service: &'static str,
     method: &'static str,
     message: Value,
@@ -251,8 +251,10 @@ where
 {
     let request: Req = serde_json::from_value(message)
         .map_err(|e| ApiError::with_code(Code::InvalidArgument, e.to_string()))?;
-    let span = Calls::span(service, method, request.target());
-    let answer = calls.run(service, method, span, handler(request)).await?;
+    let span = CallPolicy::span(service, method, request.target());
+    let answer = call_policy
+        .run(service, method, span, handler(request))
+        .await?;
     Ok(serde_json::to_vec(&answer).expect("API messages always serialise"))
 }
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use tonic::Code;
 
 use crate::access::Identity;
-use crate::calls::Calls;
+use crate::call_policy::CallPolicy;
 use crate::error::{ApiError, error_response};
 use crate::json_walk;
 use crate::services::{SERVED_SERVICES, Services};
@@ -88,13 +88,13 @@ pub struct Gateway {
 
 struct GatewayInner {
     services: Services,
-    calls: Calls,
+    call_policy: CallPolicy,
     routes: Vec<Route>,
     max_body_bytes: usize,
 }
 
 impl Gateway {
-    pub fn new(services: Services, calls: Calls, max_body_bytes: usize) -> Self {
+    pub fn new(services: Services, call_policy: CallPolicy, max_body_bytes: usize) -> Self {
         let routes = ROUTES
             .iter()
             .filter(|r| SERVED_SERVICES.contains(&r.service))
@@ -103,7 +103,7 @@ impl Gateway {
         Self {
             inner: std::sync::Arc::new(GatewayInner {
                 services,
-                calls,
+                call_policy,
                 routes,
                 max_body_bytes,
             }),
@@ -224,7 +224,7 @@ impl Gateway {
     ) -> Result<Vec<u8>, ApiError> {
         crate::rpcs::call_json(
             &self.inner.services,
-            &self.inner.calls,
+            &self.inner.call_policy,
             route.service,
             route.method,
             message,

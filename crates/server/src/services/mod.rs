@@ -7,14 +7,14 @@ mod compute_templates;
 mod job_submissions;
 mod jobs;
 mod objects;
-mod serve;
+mod ray_services;
 
 pub use clusters::Clusters;
 pub use compute_templates::ComputeTemplates;
 pub use job_submissions::JobSubmissions;
 pub use jobs::Jobs;
 pub use objects::{KubeIo, LeftOut};
-pub use serve::Serve;
+pub use ray_services::RayServices;
 
 use tonic::Code;
 
@@ -43,7 +43,7 @@ pub struct Services {
     pub compute_templates: ComputeTemplates,
     pub jobs: Jobs,
     pub job_submissions: JobSubmissions,
-    pub serve: Serve,
+    pub ray_services: RayServices,
 }
 
 impl Services {
@@ -58,7 +58,7 @@ impl Services {
             clusters,
             compute_templates: ComputeTemplates::new(io.clone(), scope.clone()),
             jobs: Jobs::new(io.clone(), scope.clone()),
-            serve: Serve::new(io, scope),
+            ray_services: RayServices::new(io, scope),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Where gRPC and HTTP meet: every RPC, whichever transport it arrived on, runs through
-//! [`Calls::run`], which applies the call deadline, turns a panic into an INTERNAL error instead of
+//! [`CallPolicy::run`], which applies the call deadline, turns a panic into an INTERNAL error instead of
 //! a dead process, logs the call and records the go-grpc-prometheus metrics.
 
 use std::future::Future;
@@ -17,13 +17,13 @@ use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
-pub struct Calls {
+pub struct CallPolicy {
     metrics: Arc<Metrics>,
     timeout: Duration,
     access: Option<Authorizer>,
 }
 
-impl Calls {
+impl CallPolicy {
     pub fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
         Self {
             metrics,
@@ -147,8 +147,8 @@ mod tests {
     async fn panics_become_internal_errors_and_are_counted() {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(Metrics::register(&mut registry));
-        let calls = Calls::new(metrics.clone(), Duration::from_secs(5));
-        let result: Result<(), ApiError> = calls
+        let call_policy = CallPolicy::new(metrics.clone(), Duration::from_secs(5));
+        let result: Result<(), ApiError> = call_policy
             .run(
                 "proto.ComputeTemplateService",
                 "GetComputeTemplate",
@@ -167,8 +167,8 @@ mod tests {
     #[tokio::test]
     async fn calls_past_the_deadline_are_deadline_exceeded() {
         let metrics = Metrics::register(&mut Default::default());
-        let calls = Calls::new(Arc::new(metrics), Duration::from_millis(20));
-        let result: Result<(), ApiError> = calls
+        let call_policy = CallPolicy::new(Arc::new(metrics), Duration::from_millis(20));
+        let result: Result<(), ApiError> = call_policy
             .run(
                 "proto.ComputeTemplateService",
                 "ListComputeTemplates",

@@ -37,12 +37,12 @@ const TEXTS: objects::ObjectTexts = objects::ObjectTexts {
 const UPDATE_ATTEMPTS: usize = 5;
 
 #[derive(Clone)]
-pub struct Serve {
+pub struct RayServices {
     io: objects::KubeIo,
     scope: NamespaceScope,
 }
 
-impl Serve {
+impl RayServices {
     pub fn new(io: objects::KubeIo, scope: NamespaceScope) -> Self {
         Self { io, scope }
     }
