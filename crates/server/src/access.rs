@@ -118,13 +118,8 @@ impl KubernetesAccess {
     ) -> Result<Arc<Identity>, ApiError> {
         let unauthenticated = || ApiError::with_code(Code::Unauthenticated, crate::auth::REFUSED);
         let token = authorization
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .get(..7)
-                    .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-                    .map(|_| value[7..].trim())
-            })
+            .and_then(|value| crate::auth::bearer(value.as_bytes()))
+            .and_then(|token| std::str::from_utf8(token).ok())
             .filter(|token| !token.is_empty())
             .ok_or_else(unauthenticated)?;
         if let Some((at, identity)) = self

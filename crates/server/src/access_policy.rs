@@ -210,11 +210,7 @@ impl Policy {
         authorization
             .and_then(|value| {
                 let value = value.as_bytes();
-                let bearer = value
-                    .get(..7)
-                    .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-                    .map(|_| value[7..].trim_ascii_start());
-                bearer
+                crate::auth::bearer(value)
                     .and_then(|token| rules.caller(token))
                     .or_else(|| rules.caller(value))
             })

@@ -80,13 +80,18 @@ impl SharedToken {
             return false;
         };
         let value = value.as_bytes();
-        let bearer = value
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
-            .map(|_| value[7..].trim_ascii_start());
         let matches = |presented: &[u8]| bool::from(presented.ct_eq(&self.0));
-        matches(value) | bearer.is_some_and(matches)
+        matches(value) | bearer(value).is_some_and(matches)
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case, spaces after
+/// it skipped); `None` for another scheme or none.
+pub fn bearer(authorization: &[u8]) -> Option<&[u8]> {
+    authorization
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+        .map(|_| authorization[7..].trim_ascii())
 }
 
 /// How the server is secured, from its configuration.

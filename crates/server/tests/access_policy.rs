@@ -12,7 +12,7 @@ use kuberay_api::proto::compute_template_service_client::ComputeTemplateServiceC
 use kuberay_api::proto::{ComputeTemplate, CreateComputeTemplateRequest};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::access::{ApiCall, Ca, https, v1_calls, v2_calls};
+use support::access::{ApiCall, Ca, every_call, https, v2_calls};
 use support::{TestServer, unique_name};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -71,6 +71,7 @@ async fn each_token_reaches_its_namespaces_with_its_access() {
         path: format!("/apis/v1/namespaces/{ns_a}/compute_templates"),
         body: None,
         across_all: false,
+        v2: false,
     };
     for token in [None, Some("Bearer nobody"), Some("alice")] {
         let (status, body) = call(&server, &templates_a, token).await;
@@ -114,48 +115,30 @@ async fn each_token_reaches_its_namespaces_with_its_access() {
     // Every V1 route and every V2 verb. In alice's namespace: bob is refused everything; alice
     // gets past authorization (whatever the call then answers) except across all namespaces;
     // the auditor reads everywhere and changes nothing.
-    let calls: Vec<(ApiCall, bool)> = v1_calls(&ns_a)
-        .into_iter()
-        .map(|c| (c, false))
-        .chain(v2_calls(&ns_a).into_iter().map(|c| (c, true)))
-        .collect();
-    for (request, v2) in &calls {
-        let refused = |status: u16, body: &Value, who: &str| {
-            assert_eq!(status, 403, "{who}: {request}: {body}");
-            if *v2 {
-                assert_eq!(body["reason"], "Forbidden", "{request}");
-            } else {
-                assert_eq!(body["code"], 7, "{request}");
-            }
-            assert!(
-                body["message"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with(&format!("{who} may not")),
-                "{request}: {body}"
-            );
-        };
-        let passed = |status: u16, body: &Value, who: &str| {
-            assert!(
-                status != 401 && status != 403,
-                "{who}: {request}: {status} {body}"
-            );
-        };
-        let (status, body) = call(&server, request, None).await;
-        assert_eq!(status, 401, "anonymous: {request}: {body}");
-        let (status, body) = call(&server, request, Some(&bearer(BOB))).await;
-        refused(status, &body, "bob");
-        let (status, body) = call(&server, request, Some(&bearer(ALICE))).await;
+    for request in &every_call(&ns_a) {
+        let answer = call(&server, request, None).await;
+        assert_eq!(answer.0, 401, "anonymous: {request}: {}", answer.1);
+        let answer = call(&server, request, Some(&bearer(BOB))).await;
+        request.assert_refused(&answer, "bob");
+        assert!(
+            answer.1["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("bob may not"),
+            "{request}: {}",
+            answer.1
+        );
+        let answer = call(&server, request, Some(&bearer(ALICE))).await;
         if request.across_all {
-            refused(status, &body, "alice");
+            request.assert_refused(&answer, "alice");
         } else {
-            passed(status, &body, "alice");
+            request.assert_passed(&answer, "alice");
         }
-        let (status, body) = call(&server, request, Some(AUDITOR)).await;
+        let answer = call(&server, request, Some(AUDITOR)).await;
         if request.reads() {
-            passed(status, &body, "auditor");
+            request.assert_passed(&answer, "auditor");
         } else {
-            refused(status, &body, "auditor");
+            request.assert_refused(&answer, "auditor");
         }
     }
 

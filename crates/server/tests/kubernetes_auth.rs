@@ -14,7 +14,7 @@ use kuberay_api::proto::compute_template_service_client::ComputeTemplateServiceC
 use kuberay_api::proto::{ComputeTemplate, CreateComputeTemplateRequest};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::access::{ApiCall, Ca, https, v1_calls, v2_calls};
+use support::access::{ApiCall, Ca, every_call, https};
 use support::{TestServer, http_client};
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -183,32 +183,15 @@ async fn every_call_is_authorized_as_the_caller() {
     // Every RPC over HTTP and every V2 verb. In alice's namespace bob is refused everything
     // (by this server on V1, by Kubernetes as bob on V2); alice gets past authorization
     // (whatever the call then answers) except across all namespaces.
-    let calls: Vec<(ApiCall, bool)> = v1_calls(&ns_a)
-        .into_iter()
-        .map(|c| (c, false))
-        .chain(v2_calls(&ns_a).into_iter().map(|c| (c, true)))
-        .collect();
-    for (request, v2) in &calls {
-        let refused = |status: u16, body: &Value, who: &str| {
-            assert_eq!(status, 403, "{who}: {request}: {body}");
-            if *v2 {
-                assert_eq!(body["reason"], "Forbidden", "{request}");
-            } else {
-                assert_eq!(body["code"], 7, "{request}");
-            }
-        };
-        let (status, body) = send(&server, request, None).await;
-        assert_eq!(status, 401, "anonymous: {request}: {body}");
-        let (status, body) = send(&server, request, Some(&bob)).await;
-        refused(status, &body, "bob");
-        let (status, body) = send(&server, request, Some(&alice)).await;
+    for request in &every_call(&ns_a) {
+        let answer = send(&server, request, None).await;
+        assert_eq!(answer.0, 401, "anonymous: {request}: {}", answer.1);
+        request.assert_refused(&send(&server, request, Some(&bob)).await, "bob");
+        let answer = send(&server, request, Some(&alice)).await;
         if request.across_all {
-            refused(status, &body, "alice");
+            request.assert_refused(&answer, "alice");
         } else {
-            assert!(
-                status != 401 && status != 403,
-                "alice: {request}: {status} {body}"
-            );
+            request.assert_passed(&answer, "alice");
         }
     }
 

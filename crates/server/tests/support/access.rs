@@ -15,6 +15,8 @@ pub struct ApiCall {
     pub body: Option<Value>,
     /// It names no namespace (a call across all of them).
     pub across_all: bool,
+    /// A V2 request (refused as Kubernetes refuses), not a V1 call.
+    pub v2: bool,
 }
 
 impl ApiCall {
@@ -27,6 +29,35 @@ impl ApiCall {
 impl std::fmt::Display for ApiCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every V1 call and V2 verb in `ns` ([`v1_calls`], [`v2_calls`]).
+pub fn every_call(ns: &str) -> Vec<ApiCall> {
+    let mut calls = v1_calls(ns);
+    calls.extend(v2_calls(ns));
+    calls
+}
+
+impl ApiCall {
+    /// Asserts that `who` was refused this call: 403 in the V1 gateway's shape (code 7) or, on
+    /// V2, as Kubernetes refuses (reason `Forbidden`).
+    pub fn assert_refused(&self, (status, body): &(u16, Value), who: &str) {
+        assert_eq!(*status, 403, "{who}: {self}: {body}");
+        if self.v2 {
+            assert_eq!(body["reason"], "Forbidden", "{who}: {self}: {body}");
+        } else {
+            assert_eq!(body["code"], 7, "{who}: {self}: {body}");
+        }
+    }
+
+    /// Asserts that `who` got past authentication and authorization (whatever the call then
+    /// answered).
+    pub fn assert_passed(&self, (status, body): &(u16, Value), who: &str) {
+        assert!(
+            *status != 401 && *status != 403,
+            "{who}: {self}: {status} {body}"
+        );
     }
 }
 
@@ -79,6 +110,7 @@ pub fn v1_calls(ns: &str) -> Vec<ApiCall> {
                 .join("/"),
             body: route.body.map(|_| json!({})),
             across_all: !route.pattern.contains("{namespace}"),
+            v2: false,
         })
         .collect()
 }
@@ -101,6 +133,7 @@ pub fn v2_calls(ns: &str) -> Vec<ApiCall> {
         path: path.to_string(),
         body,
         across_all: false,
+        v2: true,
     };
     vec![
         call(Method::GET, &collection, None),
