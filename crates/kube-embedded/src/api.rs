@@ -279,6 +279,13 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .any(|v| v.contains("as=Table"))
 }
 
+fn method_not_allowed() -> StatusError {
+    StatusError::method_not_allowed(
+        "the server does not allow this method on the requested resource",
+    )
+}
+
+/// Routes a resource request to its handler by verb and by whether it names one object.
 async fn dispatch(
     store: Shared,
     method: Method,
@@ -298,56 +305,10 @@ async fn dispatch(
     let ns = t.namespace.clone().unwrap_or_default();
 
     match (&method, &t.name) {
-        (&Method::GET, None) => {
-            let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
-            let opts = list_options(def, &q)?;
-            if watching {
-                let table = wants_table(&headers);
-                return watch::serve(store, def, t.namespace, opts, &q, table).await;
-            }
-            let ns_opt = t.namespace.clone();
-            if wants_table(&headers) {
-                let list = blocking(move || store.list(def, ns_opt.as_deref(), &opts)).await?;
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &discovery::to_table(def, list),
-                ));
-            }
-            let body = blocking(move || store.list_json(def, ns_opt.as_deref(), &opts)).await?;
-            Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response())
-        }
-        (&Method::GET, Some(name)) => {
-            let name = name.clone();
-            let raw = blocking(move || store.get_json(def, &ns, &name)).await?;
-            if wants_table(&headers) {
-                let obj: Value = serde_json::from_slice(&raw)
-                    .map_err(|e| StatusError::internal(format!("stored object: {e}")))?;
-                let table = discovery::to_table(def, json!({"metadata": {}, "items": [obj]}));
-                return Ok(json_response(StatusCode::OK, &table));
-            }
-            Ok((
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                raw,
-            )
-                .into_response())
-        }
+        (&Method::GET, None) => list_or_watch(store, def, t.namespace, &q, &headers).await,
+        (&Method::GET, Some(name)) => get_object(store, def, ns, name.clone(), &headers).await,
         (&Method::POST, None) => {
-            if def.namespaced && t.namespace.is_none() {
-                return Err(StatusError::method_not_allowed(
-                    "the server does not allow this method on the requested resource",
-                ));
-            }
-            let obj = decode_body(def, &headers, &body)?;
-            let created = store
-                .create(def, t.namespace.as_deref(), obj, dry_run)
-                .await?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            create_object(store, def, t.namespace, dry_run, &headers, &body).await
         }
         (&Method::PUT, Some(name)) => {
             let obj = decode_body(def, &headers, &body)?;
@@ -369,46 +330,128 @@ async fn dispatch(
             )
             .await
         }
+        (&Method::DELETE, Some(_)) if target == Target::Status => Err(method_not_allowed()),
         (&Method::DELETE, Some(name)) => {
-            if target == Target::Status {
-                return Err(StatusError::method_not_allowed(
-                    "the server does not allow this method on the requested resource",
-                ));
-            }
-            let opts = if body.is_empty() {
-                json!({})
-            } else {
-                decode_delete_options(&headers, &body)?
-            };
-            let pre = opts.get("preconditions").cloned().unwrap_or(json!({}));
-            let out = store.delete(def, &ns, name, pre, dry_run).await?;
-            let v = match out {
-                Deleted::Pending(obj) => obj,
-                Deleted::Gone(obj) if def.return_deleted_object => obj,
-                Deleted::Gone(obj) => {
-                    let mut details = serde_json::Map::new();
-                    details.insert("name".into(), json!(str_at(&obj, "/metadata/name")));
-                    if !def.group.is_empty() {
-                        details.insert("group".into(), json!(def.group));
-                    }
-                    details.insert("kind".into(), json!(def.plural));
-                    details.insert("uid".into(), json!(str_at(&obj, "/metadata/uid")));
-                    json!({
-                        "kind": "Status",
-                        "apiVersion": "v1",
-                        "metadata": {},
-                        "status": "Success",
-                        "details": details,
-                    })
-                }
-            };
-            Ok(json_response(StatusCode::OK, &v))
+            delete_object(store, def, &ns, name, dry_run, &headers, &body).await
         }
         (&Method::DELETE, None) => delete_collection(store, def, t.namespace, &q, dry_run).await,
-        _ => Err(StatusError::method_not_allowed(
-            "the server does not allow this method on the requested resource",
-        )),
+        _ => Err(method_not_allowed()),
     }
+}
+
+/// GET on a collection: a watch (`?watch=true`), a Table, or a JSON list.
+async fn list_or_watch(
+    store: Shared,
+    def: &'static ResourceDef,
+    namespace: Option<String>,
+    q: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, StatusError> {
+    let watching = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    let opts = list_options(def, q)?;
+    if watching {
+        let table = wants_table(headers);
+        return watch::serve(store, def, namespace, opts, q, table).await;
+    }
+    if wants_table(headers) {
+        let list = blocking(move || store.list(def, namespace.as_deref(), &opts)).await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &discovery::to_table(def, list),
+        ));
+    }
+    let body = blocking(move || store.list_json(def, namespace.as_deref(), &opts)).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// GET on one object: as stored, or as a Table.
+async fn get_object(
+    store: Shared,
+    def: &'static ResourceDef,
+    ns: String,
+    name: String,
+    headers: &HeaderMap,
+) -> Result<Response, StatusError> {
+    let raw = blocking(move || store.get_json(def, &ns, &name)).await?;
+    if wants_table(headers) {
+        let obj: Value = serde_json::from_slice(&raw)
+            .map_err(|e| StatusError::internal(format!("stored object: {e}")))?;
+        let table = discovery::to_table(def, json!({"metadata": {}, "items": [obj]}));
+        return Ok(json_response(StatusCode::OK, &table));
+    }
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        raw,
+    )
+        .into_response())
+}
+
+/// POST on a collection; namespaced kinds need the namespace in the path.
+async fn create_object(
+    store: Shared,
+    def: &'static ResourceDef,
+    namespace: Option<String>,
+    dry_run: bool,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, StatusError> {
+    if def.namespaced && namespace.is_none() {
+        return Err(method_not_allowed());
+    }
+    let obj = decode_body(def, headers, body)?;
+    let created = store
+        .create(def, namespace.as_deref(), obj, dry_run)
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &created))
+}
+
+/// DELETE on one object, with optional DeleteOptions (preconditions) in the body.
+async fn delete_object(
+    store: Shared,
+    def: &'static ResourceDef,
+    ns: &str,
+    name: &str,
+    dry_run: bool,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, StatusError> {
+    let opts = if body.is_empty() {
+        json!({})
+    } else {
+        decode_delete_options(headers, body)?
+    };
+    let pre = opts.get("preconditions").cloned().unwrap_or(json!({}));
+    let out = store.delete(def, ns, name, pre, dry_run).await?;
+    let v = match out {
+        Deleted::Pending(obj) => obj,
+        Deleted::Gone(obj) if def.return_deleted_object => obj,
+        Deleted::Gone(obj) => deleted_status(def, &obj),
+    };
+    Ok(json_response(StatusCode::OK, &v))
+}
+
+/// The `Success` Status answered for a deleted object of a kind that does not return it.
+fn deleted_status(def: &ResourceDef, obj: &Value) -> Value {
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), json!(str_at(obj, "/metadata/name")));
+    if !def.group.is_empty() {
+        details.insert("group".into(), json!(def.group));
+    }
+    details.insert("kind".into(), json!(def.plural));
+    details.insert("uid".into(), json!(str_at(obj, "/metadata/uid")));
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    })
 }
 
 async fn delete_collection(

@@ -12,6 +12,7 @@
 //! Objects that start or stop matching a selector are reported as `ADDED` / `DELETED`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -23,7 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::Shared;
 use crate::resources::ResourceDef;
 use crate::status::StatusError;
-use crate::store::{Event, ListOptions};
+use crate::store::{Event, ListOptions, Subscription};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -83,127 +84,218 @@ impl Filter {
     }
 }
 
-pub async fn serve(
-    store: Shared,
-    def: &'static ResourceDef,
-    namespace: Option<String>,
-    opts: ListOptions,
-    q: &HashMap<String, String>,
-    table: bool,
-) -> Result<Response, StatusError> {
-    let rv_param = q.get("resourceVersion").cloned().unwrap_or_default();
-    let send_initial_param = q.get("sendInitialEvents").cloned();
-    let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|&s| s > 0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+/// What the query parameters ask of a watch.
+struct WatchParams {
+    /// `resourceVersion` ("" when absent).
+    rv: String,
+    send_initial: Option<String>,
+    bookmarks: bool,
+    timeout: Duration,
+}
 
-    let filter = Filter {
-        def,
-        namespace,
-        opts: ListOptions {
-            limit: None,
-            continue_token: None,
-            ..opts
-        },
-    };
-    let initial_end_bookmark = bookmarks && send_initial_param.as_deref() == Some("true");
-    let initial_wanted = match send_initial_param.as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        _ => rv_param.is_empty() || rv_param == "0",
-    };
-    let (initial, after_rv) = if initial_wanted {
-        let store2 = store.clone();
-        let ns = filter.namespace.clone();
-        let list_opts = ListOptions {
-            labels: filter.opts.labels.clone(),
-            fields: filter.opts.fields.clone(),
-            ..Default::default()
-        };
-        let list = tokio::task::spawn_blocking(move || store2.list(def, ns.as_deref(), &list_opts))
-            .await
-            .map_err(|e| StatusError::internal(e.to_string()))??;
-        let rv = list["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        let items = list["items"].as_array().cloned().unwrap_or_default();
-        (items, rv)
-    } else if rv_param.is_empty() || rv_param == "0" {
-        (Vec::new(), store.current_rv()?)
+impl WatchParams {
+    fn parse(q: &HashMap<String, String>) -> Self {
+        WatchParams {
+            rv: q.get("resourceVersion").cloned().unwrap_or_default(),
+            send_initial: q.get("sendInitialEvents").cloned(),
+            bookmarks: q.get("allowWatchBookmarks").map(String::as_str) == Some("true"),
+            timeout: q
+                .get("timeoutSeconds")
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|&s| s > 0)
+                .map_or(DEFAULT_TIMEOUT, Duration::from_secs),
+        }
+    }
+
+    /// No `resourceVersion`, or `"0"`.
+    fn rv_unset(&self) -> bool {
+        self.rv.is_empty() || self.rv == "0"
+    }
+
+    /// Whether synthetic `ADDED` events for the current state come first.
+    fn initial_wanted(&self) -> bool {
+        match self.send_initial.as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => self.rv_unset(),
+        }
+    }
+
+    /// Whether the `k8s.io/initial-events-end` bookmark follows the initial events.
+    fn initial_end_bookmark(&self) -> bool {
+        self.bookmarks && self.send_initial.as_deref() == Some("true")
+    }
+}
+
+/// Where a watch starts: the objects to announce first, and the resourceVersion after
+/// which changes are sent.
+struct Start {
+    initial: Vec<Value>,
+    rv: u64,
+}
+
+/// Resolves the starting point of a watch from its parameters.
+async fn resolve_start(
+    store: &Shared,
+    filter: &Filter,
+    params: &WatchParams,
+) -> Result<Start, StatusError> {
+    if params.initial_wanted() {
+        return list_initial(store, filter).await;
+    }
+    let rv = if params.rv_unset() {
+        store.current_rv()?
     } else {
-        let rv = rv_param.parse::<u64>().map_err(|_| {
-            StatusError::bad_request(format!("invalid resource version: {rv_param:?}"))
-        })?;
-        (Vec::new(), rv)
+        params.rv.parse::<u64>().map_err(|_| {
+            StatusError::bad_request(format!("invalid resource version: {:?}", params.rv))
+        })?
     };
+    Ok(Start {
+        initial: Vec::new(),
+        rv,
+    })
+}
 
-    // kubectl asks for Table rows; column definitions come with the first row only.
-    let mut first_row = true;
-    let mut render = move |kind: &str, obj: &Value| -> Bytes {
-        if !table {
+/// Lists the matching objects (all of them, ignoring `limit`) and the list's resourceVersion.
+async fn list_initial(store: &Shared, filter: &Filter) -> Result<Start, StatusError> {
+    let store = store.clone();
+    let def = filter.def;
+    let ns = filter.namespace.clone();
+    let list_opts = ListOptions {
+        labels: filter.opts.labels.clone(),
+        fields: filter.opts.fields.clone(),
+        ..Default::default()
+    };
+    let list = tokio::task::spawn_blocking(move || store.list(def, ns.as_deref(), &list_opts))
+        .await
+        .map_err(|e| StatusError::internal(e.to_string()))??;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    let initial = list["items"].as_array().cloned().unwrap_or_default();
+    Ok(Start { initial, rv })
+}
+
+/// Encodes events as plain objects, or as Table rows (what kubectl asks for); column
+/// definitions come with the first row only.
+struct Renderer {
+    def: &'static ResourceDef,
+    table: bool,
+    first_row: bool,
+}
+
+impl Renderer {
+    fn render(&mut self, kind: &str, obj: &Value) -> Bytes {
+        if !self.table {
             return line(kind, obj);
         }
-        let mut t = crate::discovery::to_table(def, json!({"metadata": {}, "items": [obj]}));
+        let mut t = crate::discovery::to_table(self.def, json!({"metadata": {}, "items": [obj]}));
         t["metadata"] = json!({"resourceVersion": obj["metadata"]["resourceVersion"].clone()});
-        if !first_row {
+        if !self.first_row {
             t["columnDefinitions"] = json!([]);
         }
-        first_row = false;
+        self.first_row = false;
         line(kind, &t)
-    };
-    let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let subscription = store.subscribe(after_rv);
-    tokio::spawn(async move {
+    }
+}
+
+/// The sending side of one watch, run as a task feeding the response body.
+struct Watcher {
+    tx: mpsc::Sender<Bytes>,
+    filter: Filter,
+    renderer: Renderer,
+    params: WatchParams,
+}
+
+impl Watcher {
+    async fn run(mut self, subscription: Result<Subscription, StatusError>, start: Start) {
         let mut sub = match subscription {
             Ok(s) => s,
             Err(e) => {
-                let _ = tx.send(line("ERROR", &e.to_json())).await;
+                let _ = self.tx.send(line("ERROR", &e.to_json())).await;
                 return;
             }
         };
-        for obj in &initial {
-            if tx.send(render("ADDED", obj)).await.is_err() {
-                return;
-            }
+        if !self.send_initial(&start).await {
+            return;
         }
-        if initial_end_bookmark {
-            let _ = tx.send(bookmark(def, after_rv, true)).await;
+        let backlog = std::mem::take(&mut sub.backlog);
+        let Some(last_rv) = self.replay(backlog, start.rv).await else {
+            return;
+        };
+        self.follow(sub.rx, last_rv).await;
+    }
+
+    /// Sends `ev` if it concerns this watch; false once the client is gone.
+    async fn send_event(&mut self, ev: &Event) -> bool {
+        match self.filter.translate(ev) {
+            Some(kind) => self
+                .tx
+                .send(self.renderer.render(kind, &ev.object))
+                .await
+                .is_ok(),
+            None => true,
         }
-        let mut last_rv = after_rv;
-        for ev in std::mem::take(&mut sub.backlog) {
-            last_rv = last_rv.max(ev.rv);
-            if let Some(kind) = filter.translate(&ev)
-                && tx.send(render(kind, &ev.object)).await.is_err()
+    }
+
+    /// The initial `ADDED` events and the initial-events-end bookmark; false once the
+    /// client is gone.
+    async fn send_initial(&mut self, start: &Start) -> bool {
+        for obj in &start.initial {
+            if self
+                .tx
+                .send(self.renderer.render("ADDED", obj))
+                .await
+                .is_err()
             {
-                return;
+                return false;
             }
         }
-        let deadline = tokio::time::sleep(timeout);
+        if self.params.initial_end_bookmark() {
+            let _ = self
+                .tx
+                .send(bookmark(self.filter.def, start.rv, true))
+                .await;
+        }
+        true
+    }
+
+    /// Sends the changes kept since the starting point; the last resourceVersion seen, or
+    /// `None` once the client is gone.
+    async fn replay(&mut self, backlog: Vec<Arc<Event>>, mut last_rv: u64) -> Option<u64> {
+        for ev in backlog {
+            last_rv = last_rv.max(ev.rv);
+            if !self.send_event(&ev).await {
+                return None;
+            }
+        }
+        Some(last_rv)
+    }
+
+    /// Sends live changes and periodic bookmarks until the timeout, the client leaves, or
+    /// the watcher falls behind.
+    async fn follow(&mut self, mut rx: broadcast::Receiver<Arc<Event>>, mut last_rv: u64) {
+        let deadline = tokio::time::sleep(self.params.timeout);
         tokio::pin!(deadline);
         let mut tick = tokio::time::interval(BOOKMARK_EVERY);
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = &mut deadline => break,
-                _ = tx.closed() => break,
-                _ = tick.tick(), if bookmarks => {
-                    if tx.send(bookmark(def, last_rv, false)).await.is_err() {
+                _ = self.tx.closed() => break,
+                _ = tick.tick(), if self.params.bookmarks => {
+                    if self.tx.send(bookmark(self.filter.def, last_rv, false)).await.is_err() {
                         break;
                     }
                 }
-                r = sub.rx.recv() => match r {
+                r = rx.recv() => match r {
                     Ok(ev) => {
                         if ev.rv <= last_rv {
                             continue;
                         }
                         last_rv = ev.rv;
-                        if let Some(kind) = filter.translate(&ev)
-                            && tx.send(render(kind, &ev.object)).await.is_err()
-                        {
+                        if !self.send_event(&ev).await {
                             break;
                         }
                     }
@@ -214,16 +306,55 @@ pub async fn serve(
                 },
             }
         }
-    });
+    }
+}
+
+/// A 200 response whose body is what arrives on `rx`.
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
             .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
     });
-    Ok((
+    (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response()
+}
+
+pub async fn serve(
+    store: Shared,
+    def: &'static ResourceDef,
+    namespace: Option<String>,
+    opts: ListOptions,
+    q: &HashMap<String, String>,
+    table: bool,
+) -> Result<Response, StatusError> {
+    let params = WatchParams::parse(q);
+    let filter = Filter {
+        def,
+        namespace,
+        opts: ListOptions {
+            limit: None,
+            continue_token: None,
+            ..opts
+        },
+    };
+    let start = resolve_start(&store, &filter, &params).await?;
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let subscription = store.subscribe(start.rv);
+    let watcher = Watcher {
+        tx,
+        filter,
+        renderer: Renderer {
+            def,
+            table,
+            first_row: true,
+        },
+        params,
+    };
+    tokio::spawn(watcher.run(subscription, start));
+    Ok(stream_response(rx))
 }

@@ -101,137 +101,47 @@ impl RunningServer {
 
 /// Connects the backend, binds both listeners and starts serving.
 ///
-/// The process-wide rustls crypto provider must be installed first (the binary installs ring at
-/// its start; a library user installs its own).
+/// The process-wide rustls crypto provider must be installed before (the binary does it).
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = tls::Tls::load(config.tls_files()?)?;
     let backend = backend::connect(&config).await?;
-    let auth::Security {
-        authenticator: auth,
-        authorizer: access,
-        policy,
-    } = auth::Security::from_config(&config, &backend.client)?;
+    let security = auth::Security::from_config(&config, &backend.client)?;
     if !config.enable_api_server_v2 {
         tracing::info!("V2 API disabled by --enable-api-server-v2=false");
     }
-
     // Received messages: at most one field per 128 bytes of the size limit, as HTTP bodies.
     kuberay_api::codec::set_max_fields(json_walk::max_values(
         config.grpc_max_receive_bytes as usize,
     ));
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = Arc::new(Metrics::register(&mut registry));
-    let call_policy =
-        CallPolicy::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
-
-    let local_ray = match &backend.embedded {
-        Some(_) => Some(
-            kuberay_local_ray::Ray::locate(config.local_ray.as_deref())
-                .map_err(|error| anyhow::anyhow!(error))?,
-        ),
-        None => {
-            if config.local_ray.is_some() {
-                tracing::warn!(
-                    "--local-ray is ignored: the backend is not the embedded store (the KubeRay operator runs clusters)"
-                );
-            }
-            None
-        }
-    };
-    let local_dashboards = local_ray
-        .as_ref()
-        .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
-        .map(|_| backend.client.clone());
-    let dashboards =
-        dashboard::Dashboards::from_config(&config, backend.kubernetes.as_ref(), local_dashboards)?;
-    let scope = config.namespace_scope();
-    if let Some(namespace) = scope.served() {
-        tracing::info!("serving namespace {namespace} only (--namespace)");
-    }
+    let local_ray = local_ray_runtime(&config, &backend)?;
     let begin_shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
-    if let Some(policy) = policy {
-        policy.watch(stop.clone());
+    if let Some(policy) = &security.policy {
+        policy.clone().watch(stop.clone());
     }
-    let caches = config
-        .watch_cache
-        .then(|| Arc::new(cache::Caches::start(&backend.client, &scope, &stop)));
+    let caches = config.watch_cache.then(|| {
+        Arc::new(cache::Caches::start(
+            &backend.client,
+            &config.namespace_scope(),
+            &stop,
+        ))
+    });
     if caches.is_none() {
         tracing::info!("watch caches off (--watch-cache=false): every read is a Kubernetes call");
     }
-    let io = services::KubeIo::new(
-        backend.client.clone(),
-        caches.clone(),
-        services::LeftOut::new(metrics.clone()),
-    );
-    let services = Services::new(io.clone(), dashboards, scope.clone());
-    let v2 = config.enable_api_server_v2.then(|| {
-        v2::V2::new(
-            backend.client.clone(),
-            io,
-            config.http_max_body_bytes,
-            config.v2_timeout,
-            scope,
-            access,
-        )
-    });
-    let gateway = http::Gateway::new(
-        services.clone(),
-        call_policy.clone(),
-        config.http_max_body_bytes,
-    );
-    for (service, method) in rpcs::RPCS {
-        metrics.initialize(service, method);
-    }
-
-    let (grpc_routes, health_reporter) = grpc::router(
-        grpc::GrpcApi::new(services, call_policy),
-        config.grpc_max_receive_bytes as usize,
-    )?;
-    for name in SERVED_SERVICES.into_iter().chain([""]) {
-        health_reporter
-            .set_service_status(name, ServingStatus::Serving)
-            .await;
-    }
-
     let shutting_down = Arc::new(AtomicBool::new(false));
-    let http_router = http::router(
-        http::HttpState {
-            registry: Arc::new(registry),
-            shutting_down: shutting_down.clone(),
-            readiness: Arc::new(readiness::Readiness::new(
-                backend.client.clone(),
-                caches.clone(),
-            )),
-            local_swagger_path: config.local_swagger_path.clone(),
-            token_required: auth.is_some(),
-        },
-        gateway,
-        v2,
-        Some(config.cors_allow_origin.as_str()),
-        auth.clone(),
-        config.auth_metrics,
-    );
+    let api = Api::build(
+        &config,
+        &backend,
+        security,
+        caches.clone(),
+        local_ray.as_ref(),
+        shutting_down.clone(),
+    )
+    .await?;
 
-    let grpc_listener = TcpListener::bind(config.rpc_address)
-        .await
-        .with_context(|| format!("binding the gRPC address {}", config.rpc_address))?;
-    let http_listener = TcpListener::bind(config.http_address)
-        .await
-        .with_context(|| format!("binding the HTTP address {}", config.http_address))?;
-    let grpc_address = grpc_listener.local_addr()?;
-    let http_address = http_listener.local_addr()?;
-
-    let mut tasks = JoinSet::new();
-    let (http_tls, grpc_tls) = match tls {
-        Some(tls) => {
-            let acceptors = (Some(tls.http()), Some(tls.grpc()));
-            tracing::info!("serving TLS on both ports");
-            tls.watch(stop.clone());
-            acceptors
-        }
-        None => (None, None),
-    };
+    let (grpc, http) = bind_ports(&config, api.grpc, api.http, tls, &stop).await?;
+    let (grpc_address, http_address) = (grpc.listener.local_addr()?, http.listener.local_addr()?);
     let limits = listen::Limits::from_config(&config);
     tracing::info!(
         "connection limits: {} connections per port, header read timeout {:?}, idle timeout {:?}",
@@ -239,89 +149,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         limits.header_read_timeout,
         limits.idle_timeout
     );
-
-    let mut embedded_kube_address = None;
-    if let (Some(address), Some(store)) = (config.embedded_kube_listen, &backend.embedded) {
-        backend::check_embedded_listen(address)?;
-        let listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding the embedded Kubernetes API address {address}"))?;
-        let bound = listener.local_addr()?;
-        embedded_kube_address = Some(bound);
-        tracing::info!(
-            "embedded Kubernetes API on http://{bound} (kubectl --server http://{bound})"
-        );
-        let service = BoxCloneSyncService::new(store.router());
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            listen::serve(
-                "embedded Kubernetes API",
-                listener,
-                service,
-                false,
-                limits,
-                None,
-                stop,
-            )
-            .await
-            .context("embedded Kubernetes API listener")
-        });
-    } else if config.embedded_kube_listen.is_some() {
-        tracing::warn!("--embedded-kube-listen is ignored: the backend is not the embedded store");
-    }
-
-    {
-        let service = grpc::service(grpc_routes, config.grpc_timeout, auth);
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            listen::serve("gRPC", grpc_listener, service, true, limits, grpc_tls, stop)
-                .await
-                .context("gRPC listener")
-        });
-    }
-    {
-        // Every request body must arrive within the call deadline.
-        let service = listen::body_deadline(
-            BoxCloneSyncService::new(http_router),
-            config.grpc_timeout,
-            |_| false,
-            http::body_timeout,
-        );
-        let stop = stop.clone();
-        tasks.spawn(async move {
-            listen::serve(
-                "HTTP",
-                http_listener,
-                service,
-                false,
-                limits,
-                http_tls,
-                stop,
-            )
-            .await
-            .context("HTTP listener")
-        });
-    }
-    {
-        let begin = begin_shutdown.clone();
-        let delay = config.shutdown_delay;
-        tasks.spawn(async move {
-            begin.cancelled().await;
-            tracing::info!("shutting down: /healthz now answers 503");
-            shutting_down.store(true, Ordering::SeqCst);
-            health_reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
-            for name in SERVED_SERVICES {
-                health_reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
-            }
-            tokio::time::sleep(delay).await;
-            stop.cancel();
-            Ok(())
-        });
-    }
+    let mut tasks = JoinSet::new();
+    let embedded_kube_address =
+        serve_embedded_kube(&config, &backend, limits, &stop, &mut tasks).await?;
+    grpc.spawn(limits, &stop, &mut tasks);
+    http.spawn(limits, &stop, &mut tasks);
+    spawn_shutdown(
+        &mut tasks,
+        begin_shutdown.clone(),
+        config.shutdown_delay,
+        shutting_down,
+        api.health,
+        stop,
+    );
 
     let local_ray = local_ray.map(|ray| {
         kuberay_local_ray::LocalRay::start(
@@ -342,6 +182,262 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         caches,
         local_ray,
     })
+}
+
+/// The local Ray runtime on the embedded backend (`--local-ray`); `None` on Kubernetes, where
+/// the KubeRay operator runs clusters.
+fn local_ray_runtime(
+    config: &Config,
+    backend: &backend::Backend,
+) -> anyhow::Result<Option<kuberay_local_ray::Ray>> {
+    if backend.embedded.is_some() {
+        return kuberay_local_ray::Ray::locate(config.local_ray.as_deref())
+            .map(Some)
+            .map_err(|error| anyhow::anyhow!(error));
+    }
+    if config.local_ray.is_some() {
+        tracing::warn!(
+            "--local-ray is ignored: the backend is not the embedded store (the KubeRay operator runs clusters)"
+        );
+    }
+    Ok(None)
+}
+
+/// What both ports serve: the gRPC service, the HTTP router (V1 gateway, V2, health, metrics,
+/// Swagger) and the gRPC health reporter.
+struct Api {
+    grpc: listen::HttpService,
+    http: listen::HttpService,
+    health: tonic_health::server::HealthReporter,
+}
+
+impl Api {
+    async fn build(
+        config: &Config,
+        backend: &backend::Backend,
+        security: auth::Security,
+        caches: Option<Arc<cache::Caches>>,
+        local_ray: Option<&kuberay_local_ray::Ray>,
+        shutting_down: Arc<AtomicBool>,
+    ) -> anyhow::Result<Self> {
+        let auth::Security {
+            authenticator: auth,
+            authorizer: access,
+            ..
+        } = security;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        for (service, method) in rpcs::RPCS {
+            metrics.initialize(service, method);
+        }
+        let call_policy =
+            CallPolicy::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
+        let local_dashboards = local_ray
+            .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
+            .map(|_| backend.client.clone());
+        let dashboards = dashboard::Dashboards::from_config(
+            config,
+            backend.kubernetes.as_ref(),
+            local_dashboards,
+        )?;
+        let scope = config.namespace_scope();
+        if let Some(namespace) = scope.served() {
+            tracing::info!("serving namespace {namespace} only (--namespace)");
+        }
+        let io = services::KubeIo::new(
+            backend.client.clone(),
+            caches.clone(),
+            services::LeftOut::new(metrics.clone()),
+        );
+        let services = Services::new(io.clone(), dashboards, scope.clone());
+        let v2 = config.enable_api_server_v2.then(|| {
+            v2::V2::new(
+                backend.client.clone(),
+                io,
+                config.http_max_body_bytes,
+                config.v2_timeout,
+                scope,
+                access,
+            )
+        });
+        let gateway = http::Gateway::new(
+            services.clone(),
+            call_policy.clone(),
+            config.http_max_body_bytes,
+        );
+        let (grpc_routes, health) = grpc::router(
+            grpc::GrpcApi::new(services, call_policy),
+            config.grpc_max_receive_bytes as usize,
+        )?;
+        for name in SERVED_SERVICES.into_iter().chain([""]) {
+            health
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        let http_router = http::router(
+            http::HttpState {
+                registry: Arc::new(registry),
+                shutting_down,
+                readiness: Arc::new(readiness::Readiness::new(backend.client.clone(), caches)),
+                local_swagger_path: config.local_swagger_path.clone(),
+                token_required: auth.is_some(),
+            },
+            gateway,
+            v2,
+            Some(config.cors_allow_origin.as_str()),
+            auth.clone(),
+            config.auth_metrics,
+        );
+        Ok(Self {
+            grpc: grpc::service(grpc_routes, config.grpc_timeout, auth),
+            // Every request body must arrive within the call deadline.
+            http: listen::body_deadline(
+                BoxCloneSyncService::new(http_router),
+                config.grpc_timeout,
+                |_| false,
+                http::body_timeout,
+            ),
+            health,
+        })
+    }
+}
+
+/// Binds the gRPC and HTTP ports for their services, with TLS when configured (its files then
+/// watched until `stop`).
+async fn bind_ports(
+    config: &Config,
+    grpc_service: listen::HttpService,
+    http_service: listen::HttpService,
+    tls: Option<tls::Tls>,
+    stop: &CancellationToken,
+) -> anyhow::Result<(Listener, Listener)> {
+    let grpc_listener = TcpListener::bind(config.rpc_address)
+        .await
+        .with_context(|| format!("binding the gRPC address {}", config.rpc_address))?;
+    let http_listener = TcpListener::bind(config.http_address)
+        .await
+        .with_context(|| format!("binding the HTTP address {}", config.http_address))?;
+    let (grpc_tls, http_tls) = match tls {
+        Some(tls) => {
+            let acceptors = (Some(tls.grpc()), Some(tls.http()));
+            tracing::info!("serving TLS on both ports");
+            tls.watch(stop.clone());
+            acceptors
+        }
+        None => (None, None),
+    };
+    Ok((
+        Listener {
+            name: "gRPC",
+            listener: grpc_listener,
+            service: grpc_service,
+            http2_only: true,
+            tls: grpc_tls,
+        },
+        Listener {
+            name: "HTTP",
+            listener: http_listener,
+            service: http_service,
+            http2_only: false,
+            tls: http_tls,
+        },
+    ))
+}
+
+/// A port to serve.
+struct Listener {
+    name: &'static str,
+    listener: TcpListener,
+    service: listen::HttpService,
+    http2_only: bool,
+    tls: Option<tls::Acceptor>,
+}
+
+impl Listener {
+    /// Serves the port in a task of `tasks` until `stop`.
+    fn spawn(
+        self,
+        limits: listen::Limits,
+        stop: &CancellationToken,
+        tasks: &mut JoinSet<anyhow::Result<()>>,
+    ) {
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            listen::serve(
+                self.name,
+                self.listener,
+                self.service,
+                self.http2_only,
+                limits,
+                self.tls,
+                stop,
+            )
+            .await
+            .with_context(|| format!("{} listener", self.name))
+        });
+    }
+}
+
+/// Serves the embedded store's Kubernetes API on `--embedded-kube-listen` (loopback only), if
+/// set and the backend is the embedded store: the address it is served on.
+async fn serve_embedded_kube(
+    config: &Config,
+    backend: &backend::Backend,
+    limits: listen::Limits,
+    stop: &CancellationToken,
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let (Some(address), Some(store)) = (config.embedded_kube_listen, &backend.embedded) else {
+        if config.embedded_kube_listen.is_some() {
+            tracing::warn!(
+                "--embedded-kube-listen is ignored: the backend is not the embedded store"
+            );
+        }
+        return Ok(None);
+    };
+    backend::check_embedded_listen(address)?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the embedded Kubernetes API address {address}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!("embedded Kubernetes API on http://{bound} (kubectl --server http://{bound})");
+    Listener {
+        name: "embedded Kubernetes API",
+        listener,
+        service: BoxCloneSyncService::new(store.router()),
+        http2_only: false,
+        tls: None,
+    }
+    .spawn(limits, stop, tasks);
+    Ok(Some(bound))
+}
+
+/// Once `begin` is cancelled: `/healthz` and gRPC health answer that the server is going away,
+/// and after `delay` the listeners are stopped.
+fn spawn_shutdown(
+    tasks: &mut JoinSet<anyhow::Result<()>>,
+    begin: CancellationToken,
+    delay: std::time::Duration,
+    shutting_down: Arc<AtomicBool>,
+    health: tonic_health::server::HealthReporter,
+    stop: CancellationToken,
+) {
+    tasks.spawn(async move {
+        begin.cancelled().await;
+        tracing::info!("shutting down: /healthz now answers 503");
+        shutting_down.store(true, Ordering::SeqCst);
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        for name in SERVED_SERVICES {
+            health
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
+        }
+        tokio::time::sleep(delay).await;
+        stop.cancel();
+        Ok(())
+    });
 }
 
 /// Logs to stderr, and also to `--logFilePath` when set (see [`logging`]). Keep the guard alive
