@@ -12,8 +12,9 @@ use kuberay_api::{Timestamp, proto};
 /// Go's zero time (`0001-01-01T00:00:00Z`) in seconds, returned for unset times.
 const GO_ZERO_SECONDS: i64 = -62_135_596_800;
 
-/// The parts both event messages share.
+/// The fields of both event messages (`ClusterEvent` and `RayServiceEvent` have the same).
 struct Converted {
+    name: String,
     id: String,
     created_at: Timestamp,
     first_timestamp: Timestamp,
@@ -22,6 +23,35 @@ struct Converted {
     message: String,
     type_: String,
     count: i32,
+}
+
+/// The event message `$message` (a path to `ClusterEvent` or `RayServiceEvent`, which are
+/// distinct types with the same fields) of a [`Converted`] event.
+macro_rules! event_message {
+    ($message:path, $converted:expr) => {{
+        let Converted {
+            name,
+            id,
+            created_at,
+            first_timestamp,
+            last_timestamp,
+            reason,
+            message,
+            type_,
+            count,
+        } = $converted;
+        $message {
+            name,
+            id,
+            created_at: Some(created_at),
+            first_timestamp: Some(first_timestamp),
+            last_timestamp: Some(last_timestamp),
+            reason,
+            message,
+            r#type: type_,
+            count,
+        }
+    }};
 }
 
 fn seconds(time: Option<jiff::Timestamp>) -> Timestamp {
@@ -44,7 +74,9 @@ fn micro_time(value: Option<&MicroTime>) -> Option<jiff::Timestamp> {
     value.map(|t| t.0).filter(is_set)
 }
 
-fn convert(event: &Event) -> Converted {
+/// An event's fields; its message name is `<prefix>-<event name>`, or the event name without a
+/// prefix.
+fn convert(event: &Event, prefix: Option<&str>) -> Converted {
     let event_time = micro_time(event.event_time.as_ref());
     let first = event_time.or_else(|| time(event.deprecated_first_timestamp.as_ref()));
     let last = match &event.series {
@@ -55,8 +87,13 @@ fn convert(event: &Event) -> Converted {
         Some(series) => series.count,
         None => event.deprecated_count.unwrap_or_default(),
     };
+    let id = event.metadata.name.clone().unwrap_or_default();
     Converted {
-        id: event.metadata.name.clone().unwrap_or_default(),
+        name: match prefix {
+            Some(prefix) => format!("{prefix}-{id}"),
+            None => id.clone(),
+        },
+        id,
         created_at: seconds(time(event.metadata.creation_timestamp.as_ref())),
         first_timestamp: seconds(first),
         last_timestamp: seconds(last),
@@ -73,29 +110,7 @@ fn convert(event: &Event) -> Converted {
 pub fn cluster_events(events: &[Event]) -> Vec<proto::ClusterEvent> {
     events
         .iter()
-        .map(|event| {
-            let Converted {
-                id,
-                created_at,
-                first_timestamp,
-                last_timestamp,
-                reason,
-                message,
-                type_,
-                count,
-            } = convert(event);
-            proto::ClusterEvent {
-                name: id.clone(),
-                id,
-                created_at: Some(created_at),
-                first_timestamp: Some(first_timestamp),
-                last_timestamp: Some(last_timestamp),
-                reason,
-                message,
-                r#type: type_,
-                count,
-            }
-        })
+        .map(|event| event_message!(proto::ClusterEvent, convert(event, None)))
         .collect()
 }
 
@@ -104,28 +119,6 @@ pub fn cluster_events(events: &[Event]) -> Vec<proto::ClusterEvent> {
 pub fn service_events(service_name: &str, events: &[Event]) -> Vec<proto::RayServiceEvent> {
     events
         .iter()
-        .map(|event| {
-            let Converted {
-                id,
-                created_at,
-                first_timestamp,
-                last_timestamp,
-                reason,
-                message,
-                type_,
-                count,
-            } = convert(event);
-            proto::RayServiceEvent {
-                name: format!("{service_name}-{id}"),
-                id,
-                created_at: Some(created_at),
-                first_timestamp: Some(first_timestamp),
-                last_timestamp: Some(last_timestamp),
-                reason,
-                message,
-                r#type: type_,
-                count,
-            }
-        })
+        .map(|event| event_message!(proto::RayServiceEvent, convert(event, Some(service_name))))
         .collect()
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as KubeQuantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kuberay_api::proto::{self, ComputeTemplate};
 
 use crate::cluster::{self, ClusterSpecOptions};
+use crate::omit::{non_empty, non_empty_map};
 use crate::quantity::Quantity;
 use crate::{CoreError, crd, labels, names};
 
@@ -61,24 +62,76 @@ pub fn to_ray_job(
     job: &proto::RayJob,
     templates: &BTreeMap<String, ComputeTemplate>,
 ) -> Result<crd::RayJob, CoreError> {
+    // The cluster spec's problems come before the submitter's.
+    let ray_cluster_spec = job
+        .cluster_spec
+        .as_ref()
+        .map(|spec| {
+            cluster::build_cluster_spec(
+                spec,
+                templates,
+                &job.version,
+                ClusterSpecOptions {
+                    cluster_envs: None,
+                    serve_ports: false,
+                },
+            )
+        })
+        .transpose()?;
+    let submitter_pod_template = job
+        .job_submitter
+        .as_ref()
+        .map(submitter_template)
+        .transpose()?;
+    Ok(crd::RayJob {
+        api_version: "ray.io/v1".to_string(),
+        kind: "RayJob".to_string(),
+        metadata: job_metadata(job),
+        spec: job_spec(job, ray_cluster_spec, submitter_pod_template),
+        status: None,
+    })
+}
+
+/// The RayJob's name, namespace, labels, and the job's metadata as annotations.
+fn job_metadata(job: &proto::RayJob) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(job.name.clone()),
+        namespace: Some(job.namespace.clone()),
+        labels: Some(labels::object_labels([
+            (labels::CLUSTER_NAME, job.name.clone()),
+            (labels::USER, job.user.clone()),
+        ])),
+        annotations: non_empty_map(&job.metadata),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The RayJob spec: the converted cluster spec and submitter, and the job's own fields with the
+/// unset (empty, zero) ones left out.
+fn job_spec(
+    job: &proto::RayJob,
+    ray_cluster_spec: Option<crd::RayClusterSpec>,
+    submitter_pod_template: Option<PodTemplateSpec>,
+) -> crd::RayJobSpec {
     let proto::RayJob {
-        name,
-        namespace,
-        user,
-        version,
         entrypoint,
         metadata,
         runtime_env,
         job_id,
         shutdown_after_job_finishes,
         cluster_selector,
-        cluster_spec,
         ttl_seconds_after_finished,
-        job_submitter,
         entrypoint_num_cpus,
         entrypoint_num_gpus,
         entrypoint_resources,
         active_deadline_seconds,
+        // In `job_metadata` and `to_ray_job`.
+        name: _,
+        namespace: _,
+        user: _,
+        version: _,
+        cluster_spec: _,
+        job_submitter: _,
         // Output only.
         created_at: _,
         delete_at: _,
@@ -89,68 +142,23 @@ pub fn to_ray_job(
         end_time: _,
         ray_cluster_name: _,
     } = job;
-
-    let ray_cluster_spec = cluster_spec
-        .as_ref()
-        .map(|spec| {
-            cluster::build_cluster_spec(
-                spec,
-                templates,
-                version,
-                ClusterSpecOptions {
-                    cluster_envs: None,
-                    serve_ports: false,
-                },
-            )
-        })
-        .transpose()?;
-    let submitter_pod_template = job_submitter.as_ref().map(submitter_template).transpose()?;
-
-    let object_labels = BTreeMap::from([
-        (labels::CLUSTER_NAME.to_string(), name.clone()),
-        (labels::USER.to_string(), user.clone()),
-        (
-            labels::APP_NAME.to_string(),
-            labels::APP_NAME_VALUE.to_string(),
-        ),
-        (
-            labels::MANAGED_BY.to_string(),
-            labels::MANAGED_BY_VALUE.to_string(),
-        ),
-    ]);
-    let non_empty = |map: &BTreeMap<String, String>| (!map.is_empty()).then(|| map.clone());
-
-    Ok(crd::RayJob {
-        api_version: "ray.io/v1".to_string(),
-        kind: "RayJob".to_string(),
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            namespace: Some(namespace.clone()),
-            labels: Some(object_labels),
-            annotations: non_empty(metadata),
-            ..ObjectMeta::default()
-        },
-        spec: crd::RayJobSpec {
-            active_deadline_seconds: (*active_deadline_seconds > 0)
-                .then_some(*active_deadline_seconds),
-            ray_cluster_spec,
-            submitter_pod_template,
-            metadata: non_empty(metadata),
-            cluster_selector: non_empty(cluster_selector),
-            entrypoint: Some(entrypoint.clone()),
-            runtime_env_yaml: (!runtime_env.is_empty()).then(|| runtime_env.clone()),
-            job_id: (!job_id.is_empty()).then(|| job_id.clone()),
-            entrypoint_resources: (!entrypoint_resources.is_empty())
-                .then(|| entrypoint_resources.clone()),
-            entrypoint_num_cpus: (*entrypoint_num_cpus > 0.0).then_some(*entrypoint_num_cpus),
-            entrypoint_num_gpus: (*entrypoint_num_gpus > 0.0).then_some(*entrypoint_num_gpus),
-            ttl_seconds_after_finished: (*ttl_seconds_after_finished != 0)
-                .then_some(*ttl_seconds_after_finished),
-            shutdown_after_job_finishes: shutdown_after_job_finishes.then_some(true),
-            ..crd::RayJobSpec::default()
-        },
-        status: None,
-    })
+    crd::RayJobSpec {
+        active_deadline_seconds: (*active_deadline_seconds > 0).then_some(*active_deadline_seconds),
+        ray_cluster_spec,
+        submitter_pod_template,
+        metadata: non_empty_map(metadata),
+        cluster_selector: non_empty_map(cluster_selector),
+        entrypoint: Some(entrypoint.clone()),
+        runtime_env_yaml: non_empty(runtime_env),
+        job_id: non_empty(job_id),
+        entrypoint_resources: non_empty(entrypoint_resources),
+        entrypoint_num_cpus: (*entrypoint_num_cpus > 0.0).then_some(*entrypoint_num_cpus),
+        entrypoint_num_gpus: (*entrypoint_num_gpus > 0.0).then_some(*entrypoint_num_gpus),
+        ttl_seconds_after_finished: (*ttl_seconds_after_finished != 0)
+            .then_some(*ttl_seconds_after_finished),
+        shutdown_after_job_finishes: shutdown_after_job_finishes.then_some(true),
+        ..crd::RayJobSpec::default()
+    }
 }
 
 /// The submitter pod template: one container with requests = limits, `restartPolicy: Never`.
@@ -209,19 +217,14 @@ pub fn from_ray_job(job: &crd::RayJob) -> Result<proto::RayJob, CoreError> {
         .map(cluster::cluster_spec_to_api)
         .transpose()
         .map_err(|error| CoreError::InvalidData(format!("RayJob {namespace}/{name}: {error}")))?;
-    let seconds = |time: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+    let seconds = |time: &Option<Time>| {
         time.as_ref().map(|t| kuberay_api::Timestamp {
             seconds: t.0.as_second(),
             nanos: t.0.subsec_nanosecond(),
         })
     };
     Ok(proto::RayJob {
-        user: metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::USER))
-            .cloned()
-            .unwrap_or_default(),
+        user: labels::label_value(metadata, labels::USER),
         version: spec
             .ray_cluster_spec
             .as_ref()
@@ -247,20 +250,8 @@ pub fn from_ray_job(job: &crd::RayJob) -> Result<proto::RayJob, CoreError> {
         entrypoint_resources: spec.entrypoint_resources.clone().unwrap_or_default(),
         // Not read back, like the Go server.
         active_deadline_seconds: 0,
-        created_at: metadata
-            .creation_timestamp
-            .as_ref()
-            .map(|t| kuberay_api::Timestamp {
-                seconds: t.0.as_second(),
-                nanos: 0,
-            }),
-        delete_at: metadata
-            .deletion_timestamp
-            .as_ref()
-            .map(|t| kuberay_api::Timestamp {
-                seconds: t.0.as_second(),
-                nanos: 0,
-            }),
+        created_at: metadata.creation_timestamp.as_ref().map(whole_seconds),
+        delete_at: metadata.deletion_timestamp.as_ref().map(whole_seconds),
         job_status: status.job_status.clone().unwrap_or_default(),
         job_deployment_status: status.job_deployment_status.clone().unwrap_or_default(),
         message: status.message.clone().unwrap_or_default(),
@@ -270,6 +261,11 @@ pub fn from_ray_job(job: &crd::RayJob) -> Result<proto::RayJob, CoreError> {
         name,
         namespace,
     })
+}
+
+/// A time to the second (the fraction dropped).
+fn whole_seconds(time: &Time) -> kuberay_api::Timestamp {
+    kuberay_api::Timestamp::from_seconds(time.0.as_second())
 }
 
 /// The submitter back: image, and cpu/memory only when they differ from the defaults.

@@ -1,5 +1,9 @@
 //! Label, annotation and data keys shared with the Go server, so both can manage the same objects.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 /// ConfigMap label that marks a compute template.
 pub const CONFIG_TYPE: &str = "ray.io/config-type";
 /// Value of [`CONFIG_TYPE`] for compute templates.
@@ -33,3 +37,25 @@ pub const COMPUTE_IMAGE_ANNOTATION: &str = "ray.io/compute-image";
 pub const ENABLE_SERVE_SERVICE: &str = "ray.io/enable-serve-service";
 /// Value of [`ENABLE_SERVE_SERVICE`] that enables the serve ports.
 pub const ENABLE_SERVE_SERVICE_VALUE: &str = "true";
+
+/// The labels of an object the server creates: its `own` labels plus [`APP_NAME`] and
+/// [`MANAGED_BY`].
+pub(crate) fn object_labels<const N: usize>(own: [(&str, String); N]) -> BTreeMap<String, String> {
+    own.into_iter()
+        .chain([
+            (APP_NAME, APP_NAME_VALUE.to_string()),
+            (MANAGED_BY, MANAGED_BY_VALUE.to_string()),
+        ])
+        .map(|(key, value)| (key.to_string(), value))
+        .collect()
+}
+
+/// The value of an object's label `key`, empty when it has none.
+pub(crate) fn label_value(metadata: &ObjectMeta, key: &str) -> String {
+    metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(key))
+        .cloned()
+        .unwrap_or_default()
+}

@@ -14,6 +14,7 @@ pub mod job;
 pub mod job_submission;
 pub mod labels;
 pub mod names;
+mod omit;
 pub mod packed;
 pub mod quantity;
 pub mod scope;

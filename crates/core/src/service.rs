@@ -119,17 +119,7 @@ pub fn to_ray_service(
         metadata: ObjectMeta {
             name: Some(name.clone()),
             namespace: Some(namespace.clone()),
-            labels: Some(BTreeMap::from([
-                (labels::USER.to_string(), user.clone()),
-                (
-                    labels::APP_NAME.to_string(),
-                    labels::APP_NAME_VALUE.to_string(),
-                ),
-                (
-                    labels::MANAGED_BY.to_string(),
-                    labels::MANAGED_BY_VALUE.to_string(),
-                ),
-            ])),
+            labels: Some(labels::object_labels([(labels::USER, user.clone())])),
             annotations: Some(BTreeMap::from([(
                 annotation.0.to_string(),
                 annotation.1.to_string(),
@@ -227,43 +217,8 @@ fn convert_service(
     let cluster_spec = cluster::cluster_spec_to_api(&spec.ray_cluster_config).map_err(|error| {
         CoreError::InvalidData(format!("RayService {namespace}/{name}: {error}"))
     })?;
-    let active = service
-        .status
-        .as_ref()
-        .and_then(|s| s.active_service_status.clone())
-        .unwrap_or_default();
-    let cluster_status = active.ray_cluster_status.clone().unwrap_or_default();
-    let applications = active
-        .applications
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(app_name, app)| proto::ServeApplicationStatus {
-            name: app_name,
-            status: app.status.clone().unwrap_or_default(),
-            message: app.message.clone().unwrap_or_default(),
-            serve_deployment_status: app
-                .deployments
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(
-                    |(deployment_name, deployment)| proto::ServeDeploymentStatus {
-                        deployment_name,
-                        status: deployment.status.unwrap_or_default(),
-                        message: deployment.message.unwrap_or_default(),
-                    },
-                )
-                .collect(),
-        })
-        .collect();
     Ok(proto::RayService {
-        user: metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::USER))
-            .cloned()
-            .unwrap_or_default(),
+        user: labels::label_value(metadata, labels::USER),
         version: spec
             .ray_cluster_config
             .ray_version
@@ -277,16 +232,7 @@ fn convert_service(
             .deployment_unhealthy_second_threshold
             .unwrap_or_default(),
         cluster_spec: Some(cluster_spec),
-        ray_service_status: Some(proto::RayServiceStatus {
-            application_status: String::new(),
-            application_message: String::new(),
-            serve_deployment_status: Vec::new(),
-            ray_service_events: events,
-            ray_cluster_name: active.ray_cluster_name.clone().unwrap_or_default(),
-            ray_cluster_state: cluster_status.state.clone().unwrap_or_default(),
-            service_endpoint: cluster_status.endpoints.clone().unwrap_or_default(),
-            serve_application_status: applications,
-        }),
+        ray_service_status: Some(service_status(service, events)),
         created_at: metadata
             .creation_timestamp
             .as_ref()
@@ -300,6 +246,56 @@ fn convert_service(
         name,
         namespace,
     })
+}
+
+/// The service status as V1 shows it: the active cluster's name, state, endpoints and Serve
+/// applications, and `events`; the service-wide application fields stay empty.
+fn service_status(
+    service: &crd::RayService,
+    events: Vec<proto::RayServiceEvent>,
+) -> proto::RayServiceStatus {
+    let active = service
+        .status
+        .as_ref()
+        .and_then(|s| s.active_service_status.clone())
+        .unwrap_or_default();
+    let cluster_status = active.ray_cluster_status.clone().unwrap_or_default();
+    proto::RayServiceStatus {
+        application_status: String::new(),
+        application_message: String::new(),
+        serve_deployment_status: Vec::new(),
+        ray_service_events: events,
+        ray_cluster_name: active.ray_cluster_name.clone().unwrap_or_default(),
+        ray_cluster_state: cluster_status.state.clone().unwrap_or_default(),
+        service_endpoint: cluster_status.endpoints.clone().unwrap_or_default(),
+        serve_application_status: active
+            .applications
+            .unwrap_or_default()
+            .into_iter()
+            .map(application_to_api)
+            .collect(),
+    }
+}
+
+/// One Serve application's status and those of its deployments.
+fn application_to_api((name, app): (String, crd::AppStatus)) -> proto::ServeApplicationStatus {
+    proto::ServeApplicationStatus {
+        name,
+        status: app.status.unwrap_or_default(),
+        message: app.message.unwrap_or_default(),
+        serve_deployment_status: app
+            .deployments
+            .unwrap_or_default()
+            .into_iter()
+            .map(
+                |(deployment_name, deployment)| proto::ServeDeploymentStatus {
+                    deployment_name,
+                    status: deployment.status.unwrap_or_default(),
+                    message: deployment.message.unwrap_or_default(),
+                },
+            )
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -438,8 +438,9 @@ fn pod_level_fields() {
     );
 }
 
-#[test]
-fn volumes_back() {
+/// A head pod template with a volume of every kind and option, one the API cannot express
+/// (`downward`), and a sidecar mounting some of them.
+fn every_volume_template() -> Value {
     let mut ray_head = container("ray-head");
     ray_head["volumeMounts"] = json!([
         {"name": "cm", "mountPath": "/cm", "readOnly": true, "mountPropagation": "HostToContainer"},
@@ -458,7 +459,7 @@ fn volumes_back() {
         {"name": "eph-bare", "mountPath": "/bare"},
         {"name": "cm", "mountPath": "/not-first"}
     ]);
-    let head = read_head(json!({"spec": {
+    json!({"spec": {
         "containers": [ray_head, sidecar],
         "volumes": [
             {"name": "cm", "configMap": {"name": "config", "items": [{"key": "b", "path": "pb"}, {"key": "a", "path": "pa"}]}},
@@ -480,7 +481,12 @@ fn volumes_back() {
             {"name": "eph-bare", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
             {"name": "downward", "downwardAPI": {}}
         ]
-    }}));
+    }})
+}
+
+#[test]
+fn volumes_back() {
+    let head = read_head(every_volume_template());
     let v = |name: &str, mount_path: &str, volume_type: i32| Volume {
         name: name.into(),
         mount_path: mount_path.into(),

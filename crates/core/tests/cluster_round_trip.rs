@@ -28,15 +28,8 @@ fn volume(name: &str, volume_type: i32) -> Volume {
     }
 }
 
-/// A request using every field, with values that read back unchanged.
-fn symmetric_cluster() -> Cluster {
-    let security_context = SecurityContext {
-        capabilities: Some(Capabilities {
-            add: vec!["SYS_PTRACE".into()],
-            drop: vec!["ALL".into()],
-        }),
-        privileged: Some(true),
-    };
+/// One volume of each type, with every field its type keeps.
+fn symmetric_volumes() -> Vec<Volume> {
     let mut pvc = volume("pvc", 0);
     pvc.source = "claim".into();
     pvc.read_only = true;
@@ -58,14 +51,50 @@ fn symmetric_cluster() -> Cluster {
     secret.items = map(&[("password", "pw")]);
     let mut empty = volume("empty", 5);
     empty.storage = "1Gi".into();
+    vec![pvc, host, eph, cm, secret, empty]
+}
 
+/// Autoscaler options using every field.
+fn symmetric_autoscaler() -> AutoscalerOptions {
+    let mut autoscaler_volume = volume("scratch", 0);
+    autoscaler_volume.read_only = true;
+    autoscaler_volume.mount_propagation_mode = 1;
+    AutoscalerOptions {
+        idle_timeout_seconds: 30,
+        upscaling_mode: "Default".into(),
+        image: "my/autoscaler".into(),
+        image_pull_policy: "Always".into(),
+        cpu: "300m".into(),
+        memory: "1Gi".into(),
+        envs: Some(envs(
+            &[("AWS_KEY", "123")],
+            &[
+                ("REDIS_PASSWORD", env_from(1, "redis", "password")),
+                ("CONFIG", env_from(0, "config", "k")),
+                ("RES", env_from(2, "autoscaler", "limits.cpu")),
+                ("FIELD", env_from(3, "", "metadata.name")),
+            ],
+        )),
+        volumes: vec![autoscaler_volume],
+    }
+}
+
+/// A request using every field, with values that read back unchanged.
+fn symmetric_cluster() -> Cluster {
+    let security_context = SecurityContext {
+        capabilities: Some(Capabilities {
+            add: vec!["SYS_PTRACE".into()],
+            drop: vec!["ALL".into()],
+        }),
+        privileged: Some(true),
+    };
     let head = HeadGroupSpec {
         compute_template: "t".into(),
         image: "my/ray:1".into(),
         service_type: "NodePort".into(),
         enable_ingress: true,
         ray_start_params: map(&[("num-cpus", "0"), ("dashboard-host", "0.0.0.0")]),
-        volumes: vec![pvc, host, eph, cm, secret, empty],
+        volumes: symmetric_volumes(),
         service_account: "account".into(),
         image_pull_secret: "pull".into(),
         environment: Some(envs(
@@ -99,31 +128,11 @@ fn symmetric_cluster() -> Cluster {
         image_pull_policy: "Always".into(),
         security_context: Some(security_context),
     };
-    let mut autoscaler_volume = volume("scratch", 0);
-    autoscaler_volume.read_only = true;
-    autoscaler_volume.mount_propagation_mode = 1;
     let spec = ClusterSpec {
         head_group_spec: Some(head),
         worker_group_spec: vec![worker],
         enable_in_tree_autoscaling: true,
-        autoscaler_options: Some(AutoscalerOptions {
-            idle_timeout_seconds: 30,
-            upscaling_mode: "Default".into(),
-            image: "my/autoscaler".into(),
-            image_pull_policy: "Always".into(),
-            cpu: "300m".into(),
-            memory: "1Gi".into(),
-            envs: Some(envs(
-                &[("AWS_KEY", "123")],
-                &[
-                    ("REDIS_PASSWORD", env_from(1, "redis", "password")),
-                    ("CONFIG", env_from(0, "config", "k")),
-                    ("RES", env_from(2, "autoscaler", "limits.cpu")),
-                    ("FIELD", env_from(3, "", "metadata.name")),
-                ],
-            )),
-            volumes: vec![autoscaler_volume],
-        }),
+        autoscaler_options: Some(symmetric_autoscaler()),
         head_service_annotations: map(&[("svc", "annotation")]),
     };
     Cluster {
@@ -172,8 +181,8 @@ fn embedded_spec_round_trips_for_jobs_and_services() {
     }
 }
 
-#[test]
-fn documented_asymmetries() {
+/// A request whose values do not all read back as sent (the comments say how each changes).
+fn asymmetric_request() -> Cluster {
     let mut request = cluster(spec(head(), vec![]));
     // cluster.envs: merged into each group's environment, never returned as envs.
     request.envs = Some(envs(
@@ -236,7 +245,12 @@ fn documented_asymmetries() {
         }],
         ..Default::default()
     });
+    request
+}
 
+#[test]
+fn documented_asymmetries() {
+    let request = asymmetric_request();
     let response = round_trip(&request);
     assert_eq!(response.envs, None);
     assert_eq!(response.deleted_at, None);

@@ -715,8 +715,8 @@ fn mounts_carry_read_only_and_propagation() {
     );
 }
 
-#[test]
-fn every_volume_type() {
+/// API volumes of every type and option, and one of an unknown type, in this order.
+fn every_volume() -> Vec<Volume> {
     let mut pvc = volume("pvc", 0);
     pvc.source = "claim".into();
     let mut pvc_ro = volume("pvc-ro", 0);
@@ -756,8 +756,7 @@ fn every_volume_type() {
     let mut sized = volume("sized", 5);
     sized.storage = "0.5Gi".into();
     let unknown = volume("unknown", 6);
-
-    let (volumes, mounts) = build_volumes(vec![
+    vec![
         pvc,
         pvc_ro,
         dir,
@@ -774,7 +773,12 @@ fn every_volume_type() {
         empty,
         sized,
         unknown,
-    ]);
+    ]
+}
+
+#[test]
+fn every_volume_type() {
+    let (volumes, mounts) = build_volumes(every_volume());
     let claim = |mode: &str, storage: &str, class: Option<&str>| {
         let mut spec =
             json!({"accessModes": [mode], "resources": {"requests": {"storage": storage}}});

@@ -125,9 +125,7 @@ fn convert_cluster(cluster: &crd::RayCluster) -> Result<(proto::Cluster, String)
     } = cluster;
     let name = metadata.name.clone().unwrap_or_default();
     let namespace = metadata.namespace.clone().unwrap_or_default();
-    let empty = BTreeMap::new();
-    let object_labels = metadata.labels.as_ref().unwrap_or(&empty);
-    let label = |key: &str| object_labels.get(key).cloned().unwrap_or_default();
+    let label = |key: &str| labels::label_value(metadata, key);
 
     let cluster_spec = cluster_spec_to_api(spec).map_err(|error| {
         CoreError::InvalidData(format!("RayCluster {namespace}/{name}: {error}"))
@@ -213,6 +211,29 @@ struct GroupOutput {
     image_pull_policy: String,
 }
 
+/// `group_message!(proto::HeadGroupSpec, output, { own field: value, ... })`: the head or worker
+/// group message (two generated types with the same field names) of a [`GroupOutput`] and the
+/// group's own fields. The struct literal stays complete, so a field added to either message has
+/// to be placed here or among its own.
+macro_rules! group_message {
+    ($message:path, $output:expr, { $($own:ident: $value:expr),* $(,)? }) => {{
+        let output: GroupOutput = $output;
+        $message {
+            image: output.image,
+            compute_template: output.compute_template,
+            volumes: output.volumes,
+            annotations: output.annotations,
+            labels: output.labels,
+            environment: output.environment,
+            security_context: output.security_context,
+            service_account: output.service_account,
+            image_pull_secret: output.image_pull_secret,
+            image_pull_policy: output.image_pull_policy,
+            $($own: $value),*
+        }
+    }};
+}
+
 fn group_output(
     template: &PodTemplateSpec,
     container_name: &str,
@@ -290,33 +311,12 @@ fn head_to_api(head: &crd::HeadGroupSpec) -> Result<proto::HeadGroupSpec, CoreEr
         service_type,
         extra: _,
     } = head;
-    let GroupOutput {
-        image,
-        compute_template,
-        volumes,
-        annotations,
-        labels,
-        environment,
-        security_context,
-        service_account,
-        image_pull_secret,
-        image_pull_policy,
-    } = group_output(template, HEAD_CONTAINER, &env::HEAD_RESERVED, "head group")?;
-    Ok(proto::HeadGroupSpec {
-        compute_template,
-        image,
+    let output = group_output(template, HEAD_CONTAINER, &env::HEAD_RESERVED, "head group")?;
+    Ok(group_message!(proto::HeadGroupSpec, output, {
         service_type: service_type.clone().unwrap_or_default(),
         enable_ingress: *enable_ingress == Some(true),
         ray_start_params: ray_start_params.clone().unwrap_or_default(),
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment,
-        annotations,
-        labels,
-        image_pull_policy,
-        security_context,
-    })
+    }))
 }
 
 fn worker_to_api(
@@ -340,35 +340,14 @@ fn worker_to_api(
     let replicas = required(replicas, "replicas")?;
     let min_replicas = required(min_replicas, "minReplicas")?;
     let max_replicas = required(max_replicas, "maxReplicas")?;
-    let GroupOutput {
-        image,
-        compute_template,
-        volumes,
-        annotations,
-        labels,
-        environment,
-        security_context,
-        service_account,
-        image_pull_secret,
-        image_pull_policy,
-    } = group_output(template, WORKER_CONTAINER, &env::WORKER_RESERVED, &group)?;
-    Ok(proto::WorkerGroupSpec {
+    let output = group_output(template, WORKER_CONTAINER, &env::WORKER_RESERVED, &group)?;
+    Ok(group_message!(proto::WorkerGroupSpec, output, {
         group_name: group_name.clone(),
-        compute_template,
-        image,
-        replicas,
-        min_replicas,
-        max_replicas,
+        replicas: replicas,
+        min_replicas: min_replicas,
+        max_replicas: max_replicas,
         ray_start_params: ray_start_params.clone().unwrap_or_default(),
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment,
-        annotations,
-        labels,
-        image_pull_policy,
-        security_context,
-    })
+    }))
 }
 
 fn security_context_to_api(

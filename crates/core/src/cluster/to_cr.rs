@@ -19,6 +19,7 @@ use super::{
 use crate::CoreError;
 use crate::crd;
 use crate::labels;
+use crate::omit::{non_empty, non_empty_map};
 use crate::quantity::canonicalize;
 
 /// The embedded cluster spec (also used for RayJob.spec.rayClusterSpec /
@@ -116,19 +117,11 @@ pub fn to_ray_cluster(
         Ok(known) => known.as_str_name().to_string(),
         Err(_) => environment.to_string(),
     };
-    let object_labels = BTreeMap::from([
-        (labels::CLUSTER_NAME.to_string(), name.clone()),
-        (labels::USER.to_string(), user.clone()),
-        (labels::VERSION.to_string(), version.clone()),
-        (labels::ENVIRONMENT.to_string(), environment),
-        (
-            labels::APP_NAME.to_string(),
-            labels::APP_NAME_VALUE.to_string(),
-        ),
-        (
-            labels::MANAGED_BY.to_string(),
-            labels::MANAGED_BY_VALUE.to_string(),
-        ),
+    let object_labels = labels::object_labels([
+        (labels::CLUSTER_NAME, name.clone()),
+        (labels::USER, user.clone()),
+        (labels::VERSION, version.clone()),
+        (labels::ENVIRONMENT, environment),
     ]);
     let mut object_annotations = annotations.clone();
     object_annotations.insert(
@@ -146,14 +139,6 @@ pub fn to_ray_cluster(
         spec,
         ..Default::default()
     })
-}
-
-fn non_empty(text: &str) -> Option<String> {
-    (!text.is_empty()).then(|| text.to_string())
-}
-
-fn non_empty_map(map: &BTreeMap<String, String>) -> Option<BTreeMap<String, String>> {
-    (!map.is_empty()).then(|| map.clone())
 }
 
 fn template_of<'a>(
@@ -178,39 +163,51 @@ struct GroupInput<'a> {
     security_context: Option<&'a proto::SecurityContext>,
 }
 
+/// `split_group!(let input, proto::HeadGroupSpec { own fields } = head)` binds the group
+/// message's own fields, and `input`: the [`GroupInput`] of the fields head and worker messages
+/// share (two generated types with the same field names). The pattern stays exhaustive, so a
+/// field added to either message has to be placed here or among its own.
+macro_rules! split_group {
+    (let $input:ident, $message:path { $($own:ident),* $(,)? } = $group:expr) => {
+        let $message {
+            image,
+            image_pull_policy,
+            volumes,
+            service_account,
+            image_pull_secret,
+            environment,
+            annotations,
+            labels,
+            security_context,
+            $($own),*
+        } = $group;
+        let $input = GroupInput {
+            image,
+            image_pull_policy,
+            volumes,
+            service_account,
+            image_pull_secret,
+            environment: environment.as_ref(),
+            annotations,
+            labels,
+            security_context: security_context.as_ref(),
+        };
+    };
+}
+
 fn build_head_group(
     head: &proto::HeadGroupSpec,
     templates: &BTreeMap<String, proto::ComputeTemplate>,
     version: &str,
     options: ClusterSpecOptions<'_>,
 ) -> Result<crd::HeadGroupSpec, CoreError> {
-    let proto::HeadGroupSpec {
+    split_group!(let input, proto::HeadGroupSpec {
         compute_template,
-        image,
         service_type,
         enable_ingress,
         ray_start_params,
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment,
-        annotations,
-        labels,
-        image_pull_policy,
-        security_context,
-    } = head;
+    } = head);
     let template = template_of(templates, compute_template)?;
-    let input = GroupInput {
-        image,
-        image_pull_policy,
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment: environment.as_ref(),
-        annotations,
-        labels,
-        security_context: security_context.as_ref(),
-    };
     let mut fixed_env = vec![env::field_ref("MY_POD_IP", "status.podIP")];
     fixed_env.extend(env::to_env_vars(options.cluster_envs));
     let mut ports = vec![
@@ -244,35 +241,15 @@ fn build_worker_group(
     version: &str,
     options: ClusterSpecOptions<'_>,
 ) -> Result<crd::WorkerGroupSpec, CoreError> {
-    let proto::WorkerGroupSpec {
+    split_group!(let input, proto::WorkerGroupSpec {
         group_name,
         compute_template,
-        image,
         replicas,
         min_replicas,
         max_replicas,
         ray_start_params,
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment,
-        annotations,
-        labels,
-        image_pull_policy,
-        security_context,
-    } = worker;
+    } = worker);
     let template = template_of(templates, compute_template)?;
-    let input = GroupInput {
-        image,
-        image_pull_policy,
-        volumes,
-        service_account,
-        image_pull_secret,
-        environment: environment.as_ref(),
-        annotations,
-        labels,
-        security_context: security_context.as_ref(),
-    };
     let mut fixed_env = vec![
         env::plain("RAY_DISABLE_DOCKER_CPU_WARNING", "1"),
         env::plain("TYPE", "worker"),

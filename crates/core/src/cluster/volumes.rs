@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, EmptyDirVolumeSource, EphemeralVolumeSource, HostPathVolumeSource,
     KeyToPath, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
-    PersistentVolumeClaimVolumeSource, PodTemplateSpec, SecretVolumeSource, Volume as PodVolume,
-    VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretVolumeSource,
+    Volume as PodVolume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -68,6 +68,8 @@ fn key_to_paths(items: &BTreeMap<String, String>) -> Option<Vec<KeyToPath>> {
     })
 }
 
+/// The pod volume of one API volume: its name and the source of its type; `None` for a type the
+/// API does not know.
 fn to_pod_volume(volume: &proto::Volume) -> Result<Option<PodVolume>, CoreError> {
     let proto::Volume {
         mount_path: _,
@@ -88,61 +90,14 @@ fn to_pod_volume(volume: &proto::Volume) -> Result<Option<PodVolume>, CoreError>
     };
     match VolumeType::try_from(*volume_type) {
         Ok(VolumeType::PersistentVolumeClaim) => {
-            pod_volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
-                claim_name: source.clone(),
-                read_only: read_only.then_some(true),
-            });
+            pod_volume.persistent_volume_claim = Some(claim_source(source, *read_only));
         }
         Ok(VolumeType::HostPath) => {
-            let kind = match HostPathType::try_from(*host_path_type) {
-                Ok(HostPathType::File) => "File",
-                Ok(HostPathType::Directory) | Err(_) => "Directory",
-            };
-            pod_volume.host_path = Some(HostPathVolumeSource {
-                path: source.clone(),
-                type_: Some(kind.to_string()),
-            });
+            pod_volume.host_path = Some(host_path_source(source, *host_path_type));
         }
         Ok(VolumeType::Ephemeral) => {
-            if storage.is_empty() {
-                return Err(CoreError::InvalidInput(
-                    "storage for ephemeral volume is empty".into(),
-                ));
-            }
-            let storage = canonicalize(storage).map_err(|_| {
-                CoreError::InvalidInput(
-                    "storage for ephemeral volume is not specified correctly".into(),
-                )
-            })?;
-            let mode = match AccessMode::try_from(*access_mode) {
-                Ok(AccessMode::Rox) => "ReadOnlyMany",
-                Ok(AccessMode::Rwx) => "ReadWriteMany",
-                Ok(AccessMode::Rwo) | Err(_) => "ReadWriteOnce",
-            };
-            pod_volume.ephemeral = Some(EphemeralVolumeSource {
-                volume_claim_template: Some(PersistentVolumeClaimTemplate {
-                    metadata: Some(ObjectMeta {
-                        labels: Some(BTreeMap::from([(
-                            labels::MANAGED_BY.to_string(),
-                            labels::MANAGED_BY_VALUE.to_string(),
-                        )])),
-                        ..Default::default()
-                    }),
-                    spec: PersistentVolumeClaimSpec {
-                        access_modes: Some(vec![mode.to_string()]),
-                        resources: Some(VolumeResourceRequirements {
-                            requests: Some(BTreeMap::from([(
-                                "storage".to_string(),
-                                K8sQuantity(storage),
-                            )])),
-                            limits: None,
-                        }),
-                        storage_class_name: (!storage_class_name.is_empty())
-                            .then(|| storage_class_name.clone()),
-                        ..Default::default()
-                    },
-                }),
-            });
+            pod_volume.ephemeral =
+                Some(ephemeral_source(storage, *access_mode, storage_class_name)?);
         }
         Ok(VolumeType::Configmap) => {
             pod_volume.config_map = Some(ConfigMapVolumeSource {
@@ -159,23 +114,93 @@ fn to_pod_volume(volume: &proto::Volume) -> Result<Option<PodVolume>, CoreError>
             });
         }
         Ok(VolumeType::EmptyDir) => {
-            let size_limit = if storage.is_empty() {
-                None
-            } else {
-                Some(K8sQuantity(canonicalize(storage).map_err(|_| {
-                    CoreError::InvalidInput(
-                        "storage for empty dir volume is not specified correctly".into(),
-                    )
-                })?))
-            };
-            pod_volume.empty_dir = Some(EmptyDirVolumeSource {
-                size_limit,
-                medium: None,
-            });
+            pod_volume.empty_dir = Some(empty_dir_source(storage)?);
         }
         Err(_) => return Ok(None),
     }
     Ok(Some(pod_volume))
+}
+
+fn claim_source(claim_name: &str, read_only: bool) -> PersistentVolumeClaimVolumeSource {
+    PersistentVolumeClaimVolumeSource {
+        claim_name: claim_name.to_string(),
+        read_only: read_only.then_some(true),
+    }
+}
+
+/// A host path of type `File` or (by default) `Directory`.
+fn host_path_source(path: &str, host_path_type: i32) -> HostPathVolumeSource {
+    let kind = match HostPathType::try_from(host_path_type) {
+        Ok(HostPathType::File) => "File",
+        Ok(HostPathType::Directory) | Err(_) => "Directory",
+    };
+    HostPathVolumeSource {
+        path: path.to_string(),
+        type_: Some(kind.to_string()),
+    }
+}
+
+/// An ephemeral volume: a claim template labelled as the server's, asking for `storage`
+/// (required) with one access mode (by default `ReadWriteOnce`).
+fn ephemeral_source(
+    storage: &str,
+    access_mode: i32,
+    storage_class_name: &str,
+) -> Result<EphemeralVolumeSource, CoreError> {
+    if storage.is_empty() {
+        return Err(CoreError::InvalidInput(
+            "storage for ephemeral volume is empty".into(),
+        ));
+    }
+    let storage = canonicalize(storage).map_err(|_| {
+        CoreError::InvalidInput("storage for ephemeral volume is not specified correctly".into())
+    })?;
+    let mode = match AccessMode::try_from(access_mode) {
+        Ok(AccessMode::Rox) => "ReadOnlyMany",
+        Ok(AccessMode::Rwx) => "ReadWriteMany",
+        Ok(AccessMode::Rwo) | Err(_) => "ReadWriteOnce",
+    };
+    Ok(EphemeralVolumeSource {
+        volume_claim_template: Some(PersistentVolumeClaimTemplate {
+            metadata: Some(ObjectMeta {
+                labels: Some(BTreeMap::from([(
+                    labels::MANAGED_BY.to_string(),
+                    labels::MANAGED_BY_VALUE.to_string(),
+                )])),
+                ..Default::default()
+            }),
+            spec: PersistentVolumeClaimSpec {
+                access_modes: Some(vec![mode.to_string()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_string(),
+                        K8sQuantity(storage),
+                    )])),
+                    limits: None,
+                }),
+                storage_class_name: (!storage_class_name.is_empty())
+                    .then(|| storage_class_name.to_string()),
+                ..Default::default()
+            },
+        }),
+    })
+}
+
+/// An empty dir, size-limited when `storage` is given.
+fn empty_dir_source(storage: &str) -> Result<EmptyDirVolumeSource, CoreError> {
+    let size_limit = if storage.is_empty() {
+        None
+    } else {
+        Some(K8sQuantity(canonicalize(storage).map_err(|_| {
+            CoreError::InvalidInput(
+                "storage for empty dir volume is not specified correctly".into(),
+            )
+        })?))
+    };
+    Ok(EmptyDirVolumeSource {
+        size_limit,
+        medium: None,
+    })
 }
 
 /// The mount propagation mode of a mount, as the API enum number.
@@ -209,116 +234,151 @@ pub(crate) fn from_pod_template(
     let Some(pod) = template.spec.as_ref() else {
         return Ok(Vec::new());
     };
-    let mount_of = |name: &str| -> Result<&VolumeMount, CoreError> {
-        pod.containers
-            .iter()
-            .flat_map(|container| container.volume_mounts.iter().flatten())
-            .find(|mount| mount.name == name)
-            .ok_or_else(|| {
-                CoreError::InvalidData(format!(
-                    "pod volume {name} has no volumeMount of the same name in any container"
-                ))
-            })
-    };
     let mut result = Vec::new();
     for volume in pod.volumes.iter().flatten() {
-        let name = volume.name.clone();
-        let converted = if let Some(source) = &volume.config_map {
-            proto::Volume {
-                name,
-                mount_path: mount_of(&volume.name)?.mount_path.clone(),
-                volume_type: VolumeType::Configmap as i32,
-                source: source.name.clone(),
-                items: items_of(source.items.as_ref()),
-                ..Default::default()
-            }
-        } else if let Some(source) = &volume.secret {
-            proto::Volume {
-                name,
-                mount_path: mount_of(&volume.name)?.mount_path.clone(),
-                volume_type: VolumeType::Secret as i32,
-                source: source.secret_name.clone().unwrap_or_default(),
-                items: items_of(source.items.as_ref()),
-                ..Default::default()
-            }
-        } else if let Some(source) = &volume.empty_dir {
-            proto::Volume {
-                name,
-                mount_path: mount_of(&volume.name)?.mount_path.clone(),
-                volume_type: VolumeType::EmptyDir as i32,
-                storage: source
-                    .size_limit
-                    .as_ref()
-                    .map(canonical_or_raw)
-                    .unwrap_or_default(),
-                ..Default::default()
-            }
-        } else if let Some(source) = &volume.host_path {
-            let mount = mount_of(&volume.name)?;
-            let host_path_type = match source.type_.as_deref() {
-                Some("File") => HostPathType::File,
-                _ => HostPathType::Directory,
-            };
-            proto::Volume {
-                name,
-                mount_path: mount.mount_path.clone(),
-                source: source.path.clone(),
-                mount_propagation_mode: propagation_of(mount),
-                volume_type: VolumeType::HostPath as i32,
-                host_path_type: host_path_type as i32,
-                ..Default::default()
-            }
-        } else if let Some(source) = &volume.persistent_volume_claim {
-            let mount = mount_of(&volume.name)?;
-            proto::Volume {
-                name,
-                mount_path: mount.mount_path.clone(),
-                mount_propagation_mode: propagation_of(mount),
-                volume_type: VolumeType::PersistentVolumeClaim as i32,
-                source: source.claim_name.clone(),
-                read_only: source.read_only.unwrap_or(false),
-                ..Default::default()
-            }
-        } else if let Some(source) = &volume.ephemeral {
-            let mount = mount_of(&volume.name)?;
-            let claim = source.volume_claim_template.as_ref().ok_or_else(|| {
-                CoreError::InvalidData(format!(
-                    "ephemeral volume {} has no volumeClaimTemplate",
-                    volume.name
-                ))
-            })?;
-            let access_mode = match claim
-                .spec
-                .access_modes
-                .as_ref()
-                .and_then(|modes| modes.first())
-                .map(String::as_str)
-            {
-                Some("ReadOnlyMany") => AccessMode::Rox,
-                Some("ReadWriteMany") => AccessMode::Rwx,
-                _ => AccessMode::Rwo,
-            };
-            let storage = claim
-                .spec
-                .resources
-                .as_ref()
-                .and_then(|resources| resources.requests.as_ref())
-                .and_then(|requests| requests.get("storage"))
-                .map_or_else(|| "0".to_string(), canonical_or_raw);
-            proto::Volume {
-                name,
-                mount_path: mount.mount_path.clone(),
-                mount_propagation_mode: propagation_of(mount),
-                volume_type: VolumeType::Ephemeral as i32,
-                access_mode: access_mode as i32,
-                storage,
-                storage_class_name: claim.spec.storage_class_name.clone().unwrap_or_default(),
-                ..Default::default()
-            }
-        } else {
-            continue;
-        };
-        result.push(converted);
+        if let Some(converted) = from_pod_volume(pod, volume)? {
+            result.push(converted);
+        }
     }
     Ok(result)
+}
+
+/// The first mount named `name` in any container of `pod`.
+fn mount_named<'a>(pod: &'a PodSpec, name: &str) -> Result<&'a VolumeMount, CoreError> {
+    pod.containers
+        .iter()
+        .flat_map(|container| container.volume_mounts.iter().flatten())
+        .find(|mount| mount.name == name)
+        .ok_or_else(|| {
+            CoreError::InvalidData(format!(
+                "pod volume {name} has no volumeMount of the same name in any container"
+            ))
+        })
+}
+
+/// The API volume of one pod volume with its mount; `None` for a kind the API cannot express
+/// (whose mount is then not looked for).
+fn from_pod_volume(pod: &PodSpec, volume: &PodVolume) -> Result<Option<proto::Volume>, CoreError> {
+    let mount = || mount_named(pod, &volume.name);
+    let converted = if let Some(source) = &volume.config_map {
+        config_map_volume(source, mount()?)
+    } else if let Some(source) = &volume.secret {
+        secret_volume(source, mount()?)
+    } else if let Some(source) = &volume.empty_dir {
+        empty_dir_volume(source, mount()?)
+    } else if let Some(source) = &volume.host_path {
+        host_path_volume(source, mount()?)
+    } else if let Some(source) = &volume.persistent_volume_claim {
+        claim_volume(source, mount()?)
+    } else if let Some(source) = &volume.ephemeral {
+        ephemeral_volume(&volume.name, source, mount()?)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(proto::Volume {
+        name: volume.name.clone(),
+        ..converted
+    }))
+}
+
+// The `*_volume` functions below fill all fields but the name, which `from_pod_volume` sets.
+
+fn config_map_volume(source: &ConfigMapVolumeSource, mount: &VolumeMount) -> proto::Volume {
+    proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        volume_type: VolumeType::Configmap as i32,
+        source: source.name.clone(),
+        items: items_of(source.items.as_ref()),
+        ..Default::default()
+    }
+}
+
+fn secret_volume(source: &SecretVolumeSource, mount: &VolumeMount) -> proto::Volume {
+    proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        volume_type: VolumeType::Secret as i32,
+        source: source.secret_name.clone().unwrap_or_default(),
+        items: items_of(source.items.as_ref()),
+        ..Default::default()
+    }
+}
+
+fn empty_dir_volume(source: &EmptyDirVolumeSource, mount: &VolumeMount) -> proto::Volume {
+    proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        volume_type: VolumeType::EmptyDir as i32,
+        storage: source
+            .size_limit
+            .as_ref()
+            .map(canonical_or_raw)
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn host_path_volume(source: &HostPathVolumeSource, mount: &VolumeMount) -> proto::Volume {
+    let host_path_type = match source.type_.as_deref() {
+        Some("File") => HostPathType::File,
+        _ => HostPathType::Directory,
+    };
+    proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        source: source.path.clone(),
+        mount_propagation_mode: propagation_of(mount),
+        volume_type: VolumeType::HostPath as i32,
+        host_path_type: host_path_type as i32,
+        ..Default::default()
+    }
+}
+
+fn claim_volume(source: &PersistentVolumeClaimVolumeSource, mount: &VolumeMount) -> proto::Volume {
+    proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        mount_propagation_mode: propagation_of(mount),
+        volume_type: VolumeType::PersistentVolumeClaim as i32,
+        source: source.claim_name.clone(),
+        read_only: source.read_only.unwrap_or(false),
+        ..Default::default()
+    }
+}
+
+/// An ephemeral volume back: its claim template's first access mode and storage request
+/// (`0` when absent); a volume without a claim template is malformed.
+fn ephemeral_volume(
+    name: &str,
+    source: &EphemeralVolumeSource,
+    mount: &VolumeMount,
+) -> Result<proto::Volume, CoreError> {
+    let claim = source.volume_claim_template.as_ref().ok_or_else(|| {
+        CoreError::InvalidData(format!(
+            "ephemeral volume {name} has no volumeClaimTemplate"
+        ))
+    })?;
+    let access_mode = match claim
+        .spec
+        .access_modes
+        .as_ref()
+        .and_then(|modes| modes.first())
+        .map(String::as_str)
+    {
+        Some("ReadOnlyMany") => AccessMode::Rox,
+        Some("ReadWriteMany") => AccessMode::Rwx,
+        _ => AccessMode::Rwo,
+    };
+    let storage = claim
+        .spec
+        .resources
+        .as_ref()
+        .and_then(|resources| resources.requests.as_ref())
+        .and_then(|requests| requests.get("storage"))
+        .map_or_else(|| "0".to_string(), canonical_or_raw);
+    Ok(proto::Volume {
+        mount_path: mount.mount_path.clone(),
+        mount_propagation_mode: propagation_of(mount),
+        volume_type: VolumeType::Ephemeral as i32,
+        access_mode: access_mode as i32,
+        storage,
+        storage_class_name: claim.spec.storage_class_name.clone().unwrap_or_default(),
+        ..Default::default()
+    })
 }

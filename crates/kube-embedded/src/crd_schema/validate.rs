@@ -36,6 +36,15 @@ fn json_type(v: &Value) -> (&'static str, &'static str) {
     }
 }
 
+/// The types a schema allows (int-or-string: integer and string).
+fn schema_types(n: &Node) -> Vec<&str> {
+    if n.int_or_string {
+        vec!["integer", "string"]
+    } else {
+        n.type_.as_deref().into_iter().collect()
+    }
+}
+
 /// `swag.IsFloat64AJSONInteger`.
 fn is_json_integer(v: &Value) -> bool {
     match v.as_f64() {
@@ -91,153 +100,173 @@ impl<'a> Validator<'a> {
     }
 
     /// Validates `v` at go-openapi path `path` against `n`; `old` is the correlated old value
-    /// (ratcheting) on updates.
+    /// (ratcheting) on updates. The checks run in go-openapi's validator order.
     pub fn value(&mut self, n: &'a Node, v: &Value, old: Option<&Value>, path: &str) {
         if old.is_some_and(|o| o == v) {
             // Unchanged: its errors are only warnings (ratcheting).
             return;
         }
-        let types: Vec<&str> = if n.int_or_string {
-            vec!["integer", "string"]
-        } else {
-            n.type_.as_deref().into_iter().collect()
-        };
+        let types = schema_types(n);
         let format = n.format.as_deref().unwrap_or("");
         if v.is_null() {
-            // Only the type and enum validators look at null.
-            if !types.is_empty() && !n.nullable {
-                self.invalid_type(path, &types.join(","), "null");
-            }
-            self.check_enum(n, v, path);
+            self.check_null(n, &types, path);
+            return;
+        }
+        self.check_type(&types, format, v, path);
+        if n.int_or_string {
+            self.check_int_or_string(v, path);
+        }
+        if let Value::String(s) = v {
+            self.check_string(n, s, path);
+            self.check_string_format(format, s, path);
+        }
+        if v.is_number() {
+            self.check_number(n, v, path);
+        }
+        if let Value::Array(a) = v {
+            self.check_array(n, a, old, path);
+        }
+        // basicCommonValidator
+        self.check_enum(n, v, path);
+        if let Value::Object(m) = v {
+            self.check_object(n, m, old, path);
+        }
+    }
+
+    /// A null value: only the type and enum validators look at it.
+    fn check_null(&mut self, n: &Node, types: &[&str], path: &str) {
+        if !types.is_empty() && !n.nullable {
+            self.invalid_type(path, &types.join(","), "null");
+        }
+        self.check_enum(n, &Value::Null, path);
+    }
+
+    /// go-openapi's `typeValidator` of a non-null value.
+    fn check_type(&mut self, types: &[&str], format: &str, v: &Value, path: &str) {
+        if types.is_empty() && format.is_empty() {
             return;
         }
         let (sch, value_format) = json_type(v);
         let is_float_int = sch == "number" && is_json_integer(v) && types.contains(&"integer");
         let is_int_float = sch == "integer" && types.contains(&"number");
-
-        // typeValidator
-        if !types.is_empty() || !format.is_empty() {
-            let scalar = !(v.is_string() || v.is_array());
-            let type_ok = types.contains(&sch) || is_float_int || is_int_float;
-            if scalar && !format.is_empty() && !(type_ok || value_format == format) {
-                // A format on a non-string value that does not have it.
-                self.invalid_type(path, format, value_format);
-            } else if format.is_empty()
-                || scalar
-                || types.iter().any(|t| *t == "number" || *t == "integer")
-            {
-                // (A string or list with a format, in a schema that is not numeric, passes.)
-                if !type_ok {
-                    self.invalid_type(path, &types.join(","), sch);
-                }
+        let scalar = !(v.is_string() || v.is_array());
+        let type_ok = types.contains(&sch) || is_float_int || is_int_float;
+        if scalar && !format.is_empty() && !(type_ok || value_format == format) {
+            // A format on a non-string value that does not have it.
+            self.invalid_type(path, format, value_format);
+        } else if format.is_empty()
+            || scalar
+            || types.iter().any(|t| *t == "number" || *t == "integer")
+        {
+            // (A string or list with a format, in a schema that is not numeric, passes.)
+            if !type_ok {
+                self.invalid_type(path, &types.join(","), sch);
             }
         }
+    }
 
-        // schemaPropsValidator: the anyOf of int-or-string, [{type: integer}, {type: string}].
-        if n.int_or_string {
-            let integer = sch == "integer" || (sch == "number" && is_json_integer(v));
-            if !integer && !v.is_string() {
-                let e = FieldError::invalid(
-                    &self.field(""),
-                    BadValue::str(""),
-                    format!(
-                        "{} must validate at least one schema (anyOf)",
-                        go_quote(path)
-                    ),
-                );
-                self.push(e);
-                // The best failure of the alternatives: the first one (integer).
-                self.invalid_type(path, "integer", sch);
+    /// `schemaPropsValidator`: the anyOf of int-or-string, [{type: integer}, {type: string}].
+    fn check_int_or_string(&mut self, v: &Value, path: &str) {
+        let (sch, _) = json_type(v);
+        let integer = sch == "integer" || (sch == "number" && is_json_integer(v));
+        if integer || v.is_string() {
+            return;
+        }
+        let e = FieldError::invalid(
+            &self.field(""),
+            BadValue::str(""),
+            format!(
+                "{} must validate at least one schema (anyOf)",
+                go_quote(path)
+            ),
+        );
+        self.push(e);
+        // The best failure of the alternatives: the first one (integer).
+        self.invalid_type(path, "integer", sch);
+    }
+
+    /// `formatValidator` of a string (only `date-time` is checked).
+    fn check_string_format(&mut self, format: &str, s: &str, path: &str) {
+        if format == "date-time" && !is_date_time(s) {
+            self.invalid_type(path, format, s);
+        }
+    }
+
+    /// `sliceValidator`: each item against `items`, then the item count.
+    fn check_array(&mut self, n: &'a Node, a: &[Value], old: Option<&Value>, path: &str) {
+        if let Some(i) = n.items {
+            let items = self.node(i);
+            for (idx, item) in a.iter().enumerate() {
+                let old_item = correlate_item(n, item, old);
+                self.value(items, item, old_item, &format!("{path}[{idx}]"));
             }
         }
+        self.check_size(path, a.len(), n.min_items, n.max_items, "items");
+    }
 
-        // stringValidator, formatValidator
-        if let Value::String(s) = v {
-            self.check_string(n, s, path);
-            if format == "date-time" && !is_date_time(s) {
-                self.invalid_type(path, format, s);
+    /// `objectValidator`: the property count, additional properties, declared properties, then
+    /// required properties.
+    fn check_object(
+        &mut self,
+        n: &'a Node,
+        m: &serde_json::Map<String, Value>,
+        old: Option<&Value>,
+        path: &str,
+    ) {
+        self.check_size(
+            path,
+            m.len(),
+            n.min_properties,
+            n.max_properties,
+            "properties",
+        );
+        if let Some(a) = n.additional_properties {
+            let schema = self.node(a);
+            for (k, extra) in m.iter().filter(|(k, _)| !n.properties.contains_key(*k)) {
+                let old_extra = old.and_then(|o| o.get(k));
+                self.value(schema, extra, old_extra, &format!("{path}.{k}"));
             }
         }
-
-        // numberValidator
-        if v.is_number() {
-            self.check_number(n, v, path);
+        for (k, &p) in &n.properties {
+            if let Some(child_value) = m.get(k) {
+                let old_child = old.and_then(|o| o.get(k));
+                self.value(self.node(p), child_value, old_child, &child(path, k));
+            }
         }
-
-        // sliceValidator
-        if let Value::Array(a) = v {
-            if let Some(i) = n.items {
-                let items = self.node(i);
-                for (idx, item) in a.iter().enumerate() {
-                    let old_item = correlate_item(n, item, old);
-                    self.value(items, item, old_item, &format!("{path}[{idx}]"));
-                }
-            }
-            let size = a.len() as i64;
-            if let Some(min) = n.min_items
-                && size < min
-            {
-                let e = FieldError::invalid(
-                    &self.field(path),
-                    BadValue::Int(size),
-                    format!("{path} in body should have at least {min} items"),
-                );
-                self.push(e);
-            }
-            if let Some(max) = n.max_items
-                && size > max
-            {
-                let e = FieldError::too_many(&self.field(path), size, max);
+        for k in &n.required {
+            if !m.contains_key(k) {
+                let e = FieldError::required(&self.field(&format!("{path}.{k}")), "");
                 self.push(e);
             }
         }
+    }
 
-        // basicCommonValidator
-        self.check_enum(n, v, path);
-
-        // objectValidator
-        if let Value::Object(m) = v {
-            let size = m.len() as i64;
-            if let Some(min) = n.min_properties
-                && size < min
-            {
-                let e = FieldError::invalid(
-                    &self.field(path),
-                    BadValue::Int(size),
-                    format!("{path} in body should have at least {min} properties"),
-                );
-                self.push(e);
-            }
-            if let Some(max) = n.max_properties
-                && size > max
-            {
-                let e = FieldError::too_many(&self.field(path), size, max);
-                self.push(e);
-            }
-            if let Some(a) = n.additional_properties {
-                let schema = self.node(a);
-                for (k, child) in m.iter().filter(|(k, _)| !n.properties.contains_key(*k)) {
-                    let old_child = old.and_then(|o| o.get(k));
-                    self.value(schema, child, old_child, &format!("{path}.{k}"));
-                }
-            }
-            for (k, &p) in &n.properties {
-                if let Some(child) = m.get(k) {
-                    let child_path = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    let old_child = old.and_then(|o| o.get(k));
-                    self.value(self.node(p), child, old_child, &child_path);
-                }
-            }
-            for k in &n.required {
-                if !m.contains_key(k) {
-                    let e = FieldError::required(&self.field(&format!("{path}.{k}")), "");
-                    self.push(e);
-                }
-            }
+    /// The `minItems`/`maxItems` (or `minProperties`/`maxProperties`) checks of a list (or
+    /// object) of `size` entries; `what` names the entries in the error text.
+    fn check_size(
+        &mut self,
+        path: &str,
+        size: usize,
+        min: Option<i64>,
+        max: Option<i64>,
+        what: &str,
+    ) {
+        let size = size as i64;
+        if let Some(min) = min
+            && size < min
+        {
+            let e = FieldError::invalid(
+                &self.field(path),
+                BadValue::Int(size),
+                format!("{path} in body should have at least {min} {what}"),
+            );
+            self.push(e);
+        }
+        if let Some(max) = max
+            && size > max
+        {
+            let e = FieldError::too_many(&self.field(path), size, max);
+            self.push(e);
         }
     }
 
