@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::discovery;
 use crate::patch;
+use crate::proxy;
 use crate::resources::{self, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::StatusError;
@@ -24,18 +25,21 @@ pub struct App {
     store: Shared,
     /// Largest request body; larger ones are answered 413.
     max_body_bytes: usize,
+    /// Reaches the upstreams of the Service proxy.
+    upstream: proxy::UpstreamClient,
 }
 
 pub fn router(store: Shared, max_body_bytes: usize) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(App {
         store,
         max_body_bytes,
+        upstream: proxy::client(),
     })
 }
 
 /// Reads the request body, up to `limit` bytes (413 `RequestEntityTooLarge` beyond, like the
 /// kube-apiserver).
-async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, StatusError> {
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, StatusError> {
     use http_body_util::BodyExt;
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
@@ -120,7 +124,7 @@ pub fn parse_query(uri: &Uri) -> HashMap<String, String> {
 }
 
 /// Runs blocking storage work off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StatusError> + Send + 'static,
 ) -> Result<T, StatusError> {
     tokio::task::spawn_blocking(f)
@@ -187,9 +191,28 @@ async fn handle(
     State(app): State<App>,
     method: Method,
     uri: Uri,
+    OriginalUri(original_uri): OriginalUri,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    // The Service proxy takes the rest of its path as is (any depth, trailing slash kept).
+    if let Some(path) = proxy::parse_path(uri.path()) {
+        let req = proxy::ProxyRequest {
+            method,
+            uri: uri.clone(),
+            original_uri,
+            headers,
+        };
+        return proxy::serve(
+            app.store,
+            &app.upstream,
+            app.max_body_bytes,
+            path,
+            req,
+            body,
+        )
+        .await;
+    }
     let store = app.store;
     let segs: Vec<String> = uri
         .path()

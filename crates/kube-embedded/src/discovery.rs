@@ -281,6 +281,51 @@ fn count(v: Option<&Value>) -> usize {
     v.and_then(Value::as_object).map_or(0, |m| m.len())
 }
 
+/// The `ENDPOINTS` column of `kubectl get endpoints` (the printer's `formatEndpoints`): up to
+/// three `ip:port` (or bare ip for a subset without ports), then ` + N more...`.
+fn format_endpoints(obj: &Value) -> String {
+    let Some(subsets) = obj
+        .get("subsets")
+        .and_then(Value::as_array)
+        .filter(|s| !s.is_empty())
+    else {
+        return "<none>".into();
+    };
+    const MAX: usize = 3;
+    let mut list: Vec<String> = Vec::new();
+    let mut count = 0;
+    let empty = Vec::new();
+    for ss in subsets {
+        let addresses = ss
+            .get("addresses")
+            .and_then(Value::as_array)
+            .unwrap_or(&empty);
+        let ips = addresses.iter().map(|a| str_at(a, "/ip"));
+        let ports = ss.get("ports").and_then(Value::as_array).unwrap_or(&empty);
+        if ports.is_empty() {
+            count += addresses.len();
+            list.extend(ips.map(str::to_string));
+            continue;
+        }
+        for port in ports {
+            let number = port.get("port").and_then(Value::as_i64).unwrap_or(0);
+            count += addresses.len();
+            list.extend(ips.clone().map(|ip| {
+                if ip.contains(':') {
+                    format!("[{ip}]:{number}")
+                } else {
+                    format!("{ip}:{number}")
+                }
+            }));
+        }
+    }
+    if count > MAX {
+        list.truncate(MAX);
+        return format!("{} + {} more...", list.join(","), count - MAX);
+    }
+    list.join(",")
+}
+
 /// Renders a list document as a `meta.k8s.io/v1` `Table`.
 pub fn to_table(def: &ResourceDef, list: Value) -> Value {
     let mut cols = vec![column("Name", "string", "name")];
@@ -291,6 +336,7 @@ pub fn to_table(def: &ResourceDef, list: Value) -> Value {
             cols.push(column("Data", "integer", ""));
         }
         "namespaces" | "pods" => cols.push(column("Status", "string", "")),
+        "endpoints" => cols.push(column("Endpoints", "string", "")),
         "events" => {
             cols.push(column("Type", "string", ""));
             cols.push(column("Reason", "string", ""));
@@ -314,6 +360,7 @@ pub fn to_table(def: &ResourceDef, list: Value) -> Value {
                             cells.push(json!(count(o.get("data"))));
                         }
                         "namespaces" | "pods" => cells.push(json!(str_at(o, "/status/phase"))),
+                        "endpoints" => cells.push(json!(format_endpoints(o))),
                         "events" => {
                             cells.push(json!(str_at(o, "/type")));
                             cells.push(json!(str_at(o, "/reason")));

@@ -3,8 +3,10 @@
 //! [`EmbeddedKube`] stores objects in a [redb] file and serves the
 //! kube-apiserver REST API for a fixed table of resources (see
 //! [`resources::RESOURCES`]): core `v1` namespaces, configmaps, secrets,
-//! services, pods, events; `events.k8s.io/v1` events; `ray.io/v1` RayCluster,
-//! RayJob and RayService. A [`kube::Client`] from [`EmbeddedKube::client`]
+//! services, endpoints, pods, events; `events.k8s.io/v1` events; `ray.io/v1` RayCluster,
+//! RayJob and RayService. The proxy subresource of Services
+//! (`/api/v1/namespaces/{ns}/services/{name[:port]}/proxy/...`) forwards HTTP requests to the
+//! address their Endpoints object names, e.g. to a Ray dashboard running as a local process. A [`kube::Client`] from [`EmbeddedKube::client`]
 //! talks to it in-process; [`EmbeddedKube::router`] serves the same API over
 //! HTTP (e.g. for `kubectl --server http://127.0.0.1:PORT`).
 //!
@@ -25,6 +27,7 @@ mod discovery;
 mod field;
 mod patch;
 mod protobuf;
+mod proxy;
 pub mod resources;
 mod selectors;
 mod status;

@@ -199,6 +199,11 @@ pub static RESOURCES: &[ResourceDef] = &[
         ..core("Service", "services", "service", &["svc"])
     },
     ResourceDef {
+        // `ValidateEndpointsUpdate` checks the metadata once besides the generic checks.
+        meta_checks_on_update: 3,
+        ..core("Endpoints", "endpoints", "endpoints", &["ep"])
+    },
+    ResourceDef {
         has_status_subresource: true,
         return_deleted_object: true,
         extra_fields: POD_FIELDS,
@@ -233,6 +238,21 @@ pub fn namespaces() -> &'static ResourceDef {
     &RESOURCES[0]
 }
 
+/// The core v1 Service resource.
+pub fn services() -> &'static ResourceDef {
+    core_kind("services")
+}
+
+/// The core v1 Endpoints resource.
+pub fn endpoints() -> &'static ResourceDef {
+    core_kind("endpoints")
+}
+
+/// A core v1 resource of the table, by plural (only called with plurals of [`RESOURCES`]).
+fn core_kind(plural: &str) -> &'static ResourceDef {
+    find("", "v1", plural).expect("a core kind of the resource table")
+}
+
 /// Served (group, version) pairs in registration order, core group first.
 pub fn group_versions() -> Vec<(&'static str, &'static str)> {
     let mut out: Vec<(&'static str, &'static str)> = Vec::new();
@@ -242,4 +262,14 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn named_core_kinds_are_in_the_table() {
+        assert_eq!(super::services().kind, "Service");
+        assert_eq!(super::endpoints().kind, "Endpoints");
+        assert_eq!(super::namespaces().kind, "Namespace");
+    }
 }

@@ -62,6 +62,7 @@ pub(super) fn apply_kind_defaults(
         ("", "services") if create => {
             obj["status"] = json!({"loadBalancer": {}});
         }
+        ("", "endpoints") => default_endpoint_protocols(obj),
         ("", "secrets") => {
             let map = obj.as_object_mut().expect("object");
             if map
@@ -88,4 +89,25 @@ pub(super) fn apply_kind_defaults(
         _ => {}
     }
     Ok(())
+}
+
+/// `SetDefaults_EndpointPort`: a port of an Endpoints subset without a protocol is TCP.
+fn default_endpoint_protocols(obj: &mut Value) {
+    let Some(subsets) = obj.get_mut("subsets").and_then(Value::as_array_mut) else {
+        return;
+    };
+    let ports = subsets
+        .iter_mut()
+        .filter_map(|s| s.get_mut("ports").and_then(Value::as_array_mut))
+        .flatten()
+        .filter_map(Value::as_object_mut);
+    for port in ports {
+        if port
+            .get("protocol")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            port.insert("protocol".into(), json!("TCP"));
+        }
+    }
 }
