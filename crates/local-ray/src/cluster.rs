@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::exposure::{self, Exposure};
 use crate::plan::{self, ClusterPlan, NodePorts};
 use crate::process::{self, Exited, Launch, NodeProcess};
 use crate::status::{self, Observed};
@@ -28,10 +29,36 @@ const REPORTER: &str = "kuberay-local-ray";
 /// What every cluster task shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
-    client: kube::Client,
-    settings: Arc<Settings>,
+    pub(crate) client: kube::Client,
+    pub(crate) settings: Arc<Settings>,
     recorder: Recorder,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
+}
+
+impl Shared {
+    /// Records an event about `object` (failures are only logged: events are best effort).
+    pub(crate) async fn event(
+        &self,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: reason.into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, object).await {
+            tracing::debug!(
+                "recording event {reason} of {}/{}: {error}",
+                object.namespace.as_deref().unwrap_or_default(),
+                object.name.as_deref().unwrap_or_default()
+            );
+        }
+    }
 }
 
 impl Shared {
@@ -73,6 +100,7 @@ pub(crate) async fn run(
         let finished = match current {
             None => {
                 cluster.stop_all("the RayCluster was deleted").await;
+                cluster.withdraw().await;
                 true
             }
             Some(current) => cluster.reconcile(&current).await,
@@ -119,6 +147,9 @@ struct Cluster {
     settled: bool,
     /// Numbers the nodes' temporary directories.
     started: u32,
+    /// The ports the head Service's Endpoints hold, once written.
+    exposed: Option<BTreeMap<String, u16>>,
+    owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
 }
 
 impl Cluster {
@@ -140,6 +171,7 @@ impl Cluster {
         Cluster {
             api: Api::namespaced(shared.client.clone(), &namespace),
             reference: object.object_ref(&()),
+            owner: object.controller_owner_ref(&()).unwrap_or_default(),
             shared,
             namespace,
             name,
@@ -153,6 +185,7 @@ impl Cluster {
             written: None,
             settled: false,
             started: 0,
+            exposed: None,
         }
     }
 
@@ -176,6 +209,7 @@ impl Cluster {
             .any(|f| f == FINALIZER);
         if object.metadata.deletion_timestamp.is_some() {
             self.stop_all("the RayCluster is being deleted").await;
+            self.withdraw().await;
             if !ours {
                 return true;
             }
@@ -229,6 +263,9 @@ impl Cluster {
             self.scale(&program, &plan).await;
         }
         let observed = self.observe(head_ready, &alive, &plan);
+        if head_ready {
+            self.expose(&observed.endpoints).await;
+        }
         self.settled = head_ready && observed.workers_ready >= plan.desired_workers();
         self.write_status(object, &plan, &observed).await;
         false
@@ -485,6 +522,45 @@ impl Cluster {
         self.settled = false;
     }
 
+    /// Writes the head Service and its Endpoints (the ports the head listens on), when they
+    /// changed.
+    async fn expose(&mut self, endpoints: &BTreeMap<String, String>) {
+        let ports: BTreeMap<String, u16> = endpoints
+            .iter()
+            .filter_map(|(name, port)| Some((name.clone(), port.parse().ok()?)))
+            .collect();
+        if self.exposed.as_ref() == Some(&ports) {
+            return;
+        }
+        let exposure = Exposure {
+            namespace: self.namespace.clone(),
+            name: exposure::head_service_name(&self.name),
+            cluster: self.name.clone(),
+            ports: ports.clone(),
+            owner: self.owner.clone(),
+        };
+        match exposure.apply(&self.shared.client).await {
+            Ok(()) => self.exposed = Some(ports),
+            Err(error) => tracing::warn!(
+                "writing the head Service of RayCluster {}/{}: {error}",
+                self.namespace,
+                self.name
+            ),
+        }
+    }
+
+    /// Deletes the head Service and its Endpoints (Kubernetes would collect them with the
+    /// cluster; the embedded store has no garbage collector).
+    async fn withdraw(&mut self) {
+        exposure::withdraw(
+            &self.shared.client,
+            &self.namespace,
+            &exposure::head_service_name(&self.name),
+        )
+        .await;
+        self.exposed = None;
+    }
+
     async fn exited(&mut self, exit: Exited) {
         self.settled = false;
         self.event(
@@ -548,52 +624,18 @@ impl Cluster {
 
     /// Adds or removes [`FINALIZER`], guarded by the object's resourceVersion.
     async fn set_finalizer(&self, object: &RayCluster, present: bool) -> Result<(), kube::Error> {
-        let mut finalizers: Vec<String> = object
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .filter(|f| *f != FINALIZER)
-            .cloned()
-            .collect();
-        if present {
-            finalizers.push(FINALIZER.to_string());
-        }
-        let finalizers = if finalizers.is_empty() {
-            Value::Null
-        } else {
-            json!(finalizers)
-        };
-        let patch = json!({"metadata": {
-            "finalizers": finalizers,
-            "resourceVersion": object.metadata.resource_version,
-        }});
-        self.api
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map(|_| ())
+        crate::controller::set_finalizer(&self.api, object, FINALIZER, present).await
     }
 
     async fn event(&self, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: reason.into(),
-            secondary: None,
-        };
-        if let Err(error) = self.shared.recorder.publish(&event, &self.reference).await {
-            tracing::debug!(
-                "recording event {reason} of RayCluster {}/{}: {error}",
-                self.namespace,
-                self.name
-            );
-        }
+        self.shared
+            .event(&self.reference, type_, reason, note)
+            .await;
     }
 }
 
 /// Five random lowercase letters and digits, like a pod name's suffix.
-fn suffix() -> String {
+pub(crate) fn suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();

@@ -14,8 +14,13 @@
 #![forbid(unsafe_code)]
 
 mod cluster;
+mod controller;
+pub mod exposure;
+pub mod head_api;
+mod job;
 pub mod plan;
 pub mod process;
+mod service;
 pub mod status;
 
 use std::collections::HashMap;
@@ -37,7 +42,7 @@ pub use process::MARKER_VAR;
 pub const FINALIZER: &str = "kuberay-apiserver.ray.io/local-processes";
 
 /// How to install Ray, for messages.
-pub const INSTALL_HINT: &str = "pip install \"ray[default]\"";
+pub const INSTALL_HINT: &str = "pip install \"ray[default,serve]\"";
 
 /// The `ray` executable the runtime uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +135,7 @@ impl Settings {
 }
 
 /// 32-bit FNV-1a: a stable short name for a path.
-fn fnv1a(bytes: &[u8]) -> u32 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u32 {
     let mut hash: u32 = 0x811c_9dc5;
     for byte in bytes {
         hash ^= u32::from(*byte);
@@ -203,6 +208,8 @@ async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationTo
         }
     }
     let shared = cluster::Shared::new(client.clone(), settings.clone());
+    let jobs = tokio::spawn(job::run(shared.clone(), stop.clone()));
+    let services = tokio::spawn(service::run(shared.clone(), stop.clone()));
     let api: Api<RayCluster> = Api::all(client);
     let mut events = watcher(api, watcher::Config::default()).boxed();
     let mut clusters: HashMap<String, Running> = HashMap::new();
@@ -270,6 +277,8 @@ async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationTo
     }
     // Each cluster stops its workers, then its head.
     stop.cancel();
+    let _ = jobs.await;
+    let _ = services.await;
     for (_, running) in clusters {
         let _ = running.task.await;
     }

@@ -17,8 +17,10 @@ const WORKER_CONTAINER: &str = "ray-worker";
 const GPU_RESOURCES: [&str; 2] = ["nvidia.com/gpu", "amd.com/gpu"];
 /// The value of `spec.managedBy` that leaves a cluster to KubeRay (and so to this runtime).
 pub const KUBERAY_OPERATOR: &str = "ray.io/kuberay-operator";
-/// Ray Serve's HTTP port when it is started without options.
-pub const SERVE_PORT: u16 = 8000;
+/// Label naming the kind of the custom resource a cluster was made for.
+pub const ORIGINATED_FROM_CRD: &str = "ray.io/originated-from-crd";
+/// Label naming the custom resource a cluster was made for.
+pub const ORIGINATED_FROM_NAME: &str = "ray.io/originated-from-cr-name";
 
 /// Environment variables of a container that describe the pod to Ray inside Kubernetes; they
 /// would mislead a local node (its address is chosen here).
@@ -101,8 +103,8 @@ pub struct ClusterPlan {
     pub groups: Vec<GroupPlan>,
     /// `spec.suspend`: no process runs.
     pub suspended: bool,
-    /// The head container declares a `serve` port (RayServices, or clusters with the Serve
-    /// service enabled): `endpoints.serve` is reported.
+    /// The cluster serves Ray Serve applications (it was made for a RayService, or its head
+    /// container declares a `serve` port): `endpoints.serve` is reported.
     pub serve: bool,
 }
 
@@ -133,9 +135,16 @@ pub fn plan(cluster: &RayCluster, defaults: &Defaults) -> ClusterPlan {
         head_group.extra.get("resources"),
         defaults,
     );
-    let serve = head_container
-        .and_then(|c| c.ports.as_ref())
-        .is_some_and(|ports| ports.iter().any(|p| p.name.as_deref() == Some("serve")));
+    let for_service = cluster
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ORIGINATED_FROM_CRD))
+        .is_some_and(|kind| kind == "RayService");
+    let serve = for_service
+        || head_container
+            .and_then(|c| c.ports.as_ref())
+            .is_some_and(|ports| ports.iter().any(|p| p.name.as_deref() == Some("serve")));
     let groups = spec
         .worker_group_specs
         .iter()
@@ -369,6 +378,9 @@ pub struct HeadPorts {
     pub gcs: u16,
     pub dashboard: u16,
     pub client: u16,
+    /// Ray Serve's HTTP proxy, for the applications a RayService deploys (they are given this
+    /// port in their `http_options`).
+    pub serve: u16,
 }
 
 /// Arguments after the `ray` executable for a node. `gcs_port` is the head's GCS port (for a
@@ -427,8 +439,8 @@ pub fn endpoints(ports: &NodePorts, serve: bool) -> BTreeMap<String, String> {
         endpoints.insert("gcs-server".into(), head.gcs.to_string());
     }
     endpoints.insert("metrics".into(), ports.metrics.to_string());
-    if serve {
-        endpoints.insert("serve".into(), SERVE_PORT.to_string());
+    if serve && let Some(head) = &ports.head {
+        endpoints.insert("serve".into(), head.serve.to_string());
     }
     endpoints
 }
@@ -574,6 +586,7 @@ mod tests {
                 gcs: 10,
                 dashboard: 11,
                 client: 12,
+                serve: 13,
             }),
         };
         let head = ray_start_args(&node, &ports, 10, Path::new("/tmp/krl/h"));
@@ -594,7 +607,7 @@ mod tests {
                 ("dashboard".into(), "11".into()),
                 ("gcs-server".into(), "10".into()),
                 ("metrics".into(), "3".into()),
-                ("serve".into(), "8000".into()),
+                ("serve".into(), "13".into()),
             ])
         );
         ports.head = None;

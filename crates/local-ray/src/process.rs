@@ -190,6 +190,7 @@ fn spawn_once(launch: &Launch, log: &Path) -> Result<tokio::process::Child, Stri
         .args(&launch.args)
         .env_remove("RAY_ADDRESS")
         .env("RAY_USAGE_STATS_ENABLED", "0")
+        .env("PATH", search_path(&launch.program))
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env(MARKER_VAR, &launch.marker)
         .current_dir(&launch.temp_dir)
@@ -205,14 +206,16 @@ fn spawn_once(launch: &Launch, log: &Path) -> Result<tokio::process::Child, Stri
 
 /// One process, from `/proc`.
 #[derive(Clone, Copy, Debug)]
-struct Proc {
-    pid: u32,
-    ppid: u32,
-    pgid: u32,
-    zombie: bool,
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    /// Exited, not yet waited for.
+    pub zombie: bool,
 }
 
-fn processes() -> Vec<Proc> {
+/// Every process of the machine (of this PID namespace).
+pub fn processes() -> Vec<Proc> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return out;
@@ -250,7 +253,7 @@ fn processes() -> Vec<Proc> {
 }
 
 /// The marker of a process, when it has one (only our own processes can be read).
-fn marker_of(pid: u32) -> Option<String> {
+pub fn marker_of(pid: u32) -> Option<String> {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
     let key = format!("{MARKER_VAR}=");
     environ
@@ -287,8 +290,16 @@ fn members(pgid: Option<u32>, matches: &dyn Fn(&str) -> bool, known: &mut BTreeS
     known.remove(&std::process::id());
 }
 
+/// The live members of process group `pgid` and all their descendants.
+pub fn group_and_descendants(pgid: u32) -> BTreeSet<u32> {
+    let mut found = BTreeSet::new();
+    members(Some(pgid), &|_| false, &mut found);
+    found
+}
+
+/// Sends SIGTERM (or SIGKILL when `kill`) to each of `pids`.
 #[cfg(unix)]
-fn signal(pids: &BTreeSet<u32>, kill: bool) {
+pub fn signal(pids: &BTreeSet<u32>, kill: bool) {
     use rustix::process::{Pid, Signal, kill_process};
     let signal = if kill { Signal::KILL } else { Signal::TERM };
     for pid in pids {
@@ -373,6 +384,17 @@ pub fn marked(prefix: &str) -> BTreeSet<u32> {
     known
 }
 
+/// `PATH` for a node: the directory of the `ray` executable first, so that a job's `python`
+/// is the Python Ray is installed in (as in a Ray container image), then the server's own.
+fn search_path(program: &Path) -> std::ffi::OsString {
+    let own = std::env::var_os("PATH").unwrap_or_default();
+    let Some(dir) = program.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return own;
+    };
+    let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&own));
+    std::env::join_paths(dirs).unwrap_or(own)
+}
+
 /// A free loopback port (the kernel's choice, released at once).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
@@ -383,7 +405,7 @@ pub fn free_port() -> std::io::Result<u16> {
 /// Ports for a new node.
 pub fn allocate_ports(head: bool) -> std::io::Result<NodePorts> {
     // Bound together, so one allocation never hands out the same port twice.
-    let listeners: Vec<std::net::TcpListener> = (0..if head { 9 } else { 6 })
+    let listeners: Vec<std::net::TcpListener> = (0..if head { 10 } else { 6 })
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<Result<_, _>>()?;
     let ports: Vec<u16> = listeners
@@ -401,6 +423,7 @@ pub fn allocate_ports(head: bool) -> std::io::Result<NodePorts> {
             gcs: ports[6],
             dashboard: ports[7],
             client: ports[8],
+            serve: ports[9],
         }),
     })
 }

@@ -389,7 +389,7 @@ mod tests {
         let object = cluster(json!({}));
         let plan = plan(&object, &Defaults::default());
         let observed = Observed {
-            blocked: Some("Ray is not installed: pip install \"ray[default]\"".into()),
+            blocked: Some("Ray is not installed: pip install \"ray[default,serve]\"".into()),
             ..Default::default()
         };
         let (status, changed) = build(&object, &plan, &observed, "2026-01-01T00:00:00Z");

@@ -1,4 +1,4 @@
-//! The embedded backend's local Ray runtime against real Ray (`ray[default]` from PyPI, cached
+//! The embedded backend's local Ray runtime against real Ray (`ray[default,serve]` from PyPI, cached
 //! outside the repository: see `ray/mod.rs`).
 //!
 //! One scenario, as a user would go through it: a cluster created through V1 comes up with a
@@ -13,6 +13,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use kuberay_local_ray::process::{marker_of, processes};
 use ray::fixtures::call;
 use serde_json::{Value, json};
 use support::{TestServer, http_client};
@@ -23,41 +24,14 @@ const CLUSTER: &str = "local";
 /// `part`, when given).
 fn processes_of(namespace: &str, cluster: &str, part: &str) -> BTreeSet<u32> {
     let needle = format!("/{namespace}/{cluster}/");
-    let mut found = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .and_then(|stat| {
-                stat.rfind(')')
-                    .map(|i| stat[i + 1..].trim_start().starts_with('Z'))
-            })
-            .unwrap_or(true);
-        if zombie {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        let marked = environ.split(|b| *b == 0).any(|var| {
-            let var = String::from_utf8_lossy(var);
-            var.strip_prefix(&format!("{}=", kuberay_local_ray::MARKER_VAR))
-                .is_some_and(|value| value.contains(&needle) && value.contains(part))
-        });
-        if marked {
-            found.insert(pid);
-        }
-    }
-    found
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie)
+        .filter(|p| {
+            marker_of(p.pid).is_some_and(|marker| marker.contains(&needle) && marker.contains(part))
+        })
+        .map(|p| p.pid)
+        .collect()
 }
 
 struct Api {
@@ -154,17 +128,9 @@ fn is_ready(object: &Value, workers_wanted: i64) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "runs real Ray clusters (installed from PyPI on first use); run with --ignored, as .ci/run does"]
 async fn clusters_run_as_local_ray_processes() {
-    let venv = match tokio::task::spawn_blocking(ray::ensure_installed)
-        .await
-        .expect("the installer ran")
-    {
-        Ok(venv) => venv,
-        Err(error) => {
-            eprintln!("SKIPPED: Ray could not be installed, so no local cluster can run: {error}");
-            return;
-        }
+    let Some(ray_flag) = local_ray_flag().await else {
+        return;
     };
-    let ray_flag = format!("--local-ray={}", venv.join("bin/ray").display());
     // The default 2 s per dashboard call is the Go server's; the machine is shared with builds.
     let flags = [ray_flag.as_str(), "--dashboard-timeout=15s"];
     let data = tempfile::tempdir().expect("a data directory");
@@ -401,6 +367,416 @@ async fn clusters_run_as_local_ray_processes() {
                     .is_ok_and(|s| s.contains(") Z")),
             "process {pid} of the cluster still runs"
         );
+    }
+    server.stop().await;
+}
+
+/// Polls `url` until `check` accepts its JSON; panics after `limit` with the last answer.
+async fn poll(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(u16, &Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (code, body) = call(http.get(url)).await;
+        if check(code, &body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {limit:?}; last answer {code}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The text of `url` as headless Chromium renders it (scripts run for up to 20 s of virtual
+/// time). `None` when there is no Chromium and `KUBERAY_TEST_REQUIRE_BROWSER` is not set.
+async fn browser_text(url: &str) -> Option<String> {
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|name| {
+        std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("KUBERAY_TEST_REQUIRE_BROWSER").is_none(),
+            "no Chromium (apt-get install chromium)"
+        );
+        eprintln!("SKIPPED: no Chromium, the dashboard page is not rendered");
+        return None;
+    };
+    let profile = tempfile::tempdir().expect("a browser profile directory");
+    let output = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(120), output)
+        .await
+        .expect("Chromium finishes within 2 minutes")
+        .expect("Chromium runs");
+    assert!(
+        output.status.success(),
+        "Chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dom = String::from_utf8_lossy(&output.stdout);
+    // Tags out, whitespace folded: the page's text.
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in dom.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    Some(text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// `--local-ray=<the cached virtualenv's ray>`, installing Ray on first use; `None` (the test
+/// is skipped, loudly) when it cannot be installed.
+async fn local_ray_flag() -> Option<String> {
+    match tokio::task::spawn_blocking(ray::ensure_installed)
+        .await
+        .expect("the installer ran")
+    {
+        Ok(venv) => Some(format!("--local-ray={}", venv.join("bin/ray").display())),
+        Err(error) => {
+            eprintln!("SKIPPED: Ray could not be installed, so no local cluster can run: {error}");
+            None
+        }
+    }
+}
+
+/// A one-CPU node group of the V1 API.
+fn tiny_group(params: &Value) -> Value {
+    json!({"computeTemplate": "tiny", "image": "rayproject/ray:2.60.0", "rayStartParams": params})
+}
+
+/// The Serve application the RayService deploys, in a module on the head's `PYTHONPATH`.
+const SERVE_APP: &str = "\
+from ray import serve
+
+
+@serve.deployment(num_replicas=1, ray_actor_options={\"num_cpus\": 0})
+class Greeter:
+    def __init__(self, greeting: str):
+        self.greeting = greeting
+
+    def __call__(self, request):
+        return f\"{self.greeting} from a local RayService\"
+
+
+def build(args):
+    return Greeter.bind(args.get(\"greeting\", \"hello\"))
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs real Ray clusters (installed from PyPI on first use); run with --ignored, as .ci/run does"]
+async fn jobs_and_services_run_on_local_clusters() {
+    let Some(ray_flag) = local_ray_flag().await else {
+        return;
+    };
+    let flags = [ray_flag.as_str(), "--dashboard-timeout=15s"];
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut server = TestServer::start_in(data.path(), &flags).await;
+    let ns = server.namespace("localjobs").await;
+    let http = http_client();
+    let url = |path: &str| format!("{}{path}", server.http);
+    let params = json!({"object-store-memory": "80000000"});
+    let (status, body) = call(
+        http.post(url(&format!("/apis/v1/namespaces/{ns}/compute_templates")))
+            .body(json!({"name": "tiny", "namespace": ns, "cpu": 1, "memory": 1}).to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // A RayJob through V1: its cluster comes up, the entrypoint runs to SUCCEEDED, and the
+    // cluster is deleted once the job is done.
+    let (status, body) = call(
+        http.post(url(&format!("/apis/v1/namespaces/{ns}/jobs"))).body(
+            json!({
+                "name": "count", "namespace": ns, "user": "tests",
+                "entrypoint": "python -c \"import ray; ray.init(); print('counted', ray.get(ray.remote(lambda: 42).remote()))\"",
+                "shutdownAfterJobFinishes": true, "ttlSecondsAfterFinished": 1,
+                "clusterSpec": {"headGroupSpec": tiny_group(&params)},
+            })
+            .to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let job_url = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayjobs/count"));
+    let begin = Instant::now();
+    let job = poll(
+        &http,
+        &job_url,
+        "the RayJob complete",
+        Duration::from_secs(240),
+        |_, job| {
+            let status = &job["status"]["jobDeploymentStatus"];
+            assert!(
+                status != "Failed" && status != "ValidationFailed",
+                "the RayJob failed: {job}"
+            );
+            status == "Complete"
+        },
+    )
+    .await;
+    eprintln!("RayJob complete after {:?}", begin.elapsed());
+    let status = &job["status"];
+    assert_eq!(status["jobStatus"], "SUCCEEDED", "{status}");
+    assert_eq!(status["succeeded"], 1, "{status}");
+    let cluster = status["rayClusterName"]
+        .as_str()
+        .expect("a cluster name")
+        .to_string();
+    assert!(cluster.starts_with("count-"), "{status}");
+    assert!(
+        status["jobId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("count-")),
+        "{status}"
+    );
+    for time in ["startTime", "endTime"] {
+        assert!(status[time].is_string(), "{time}: {status}");
+    }
+    assert!(
+        status["dashboardURL"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("127.0.0.1:")),
+        "{status}"
+    );
+    // V1 reads the same.
+    let (code, v1) = call(http.get(url(&format!("/apis/v1/namespaces/{ns}/jobs/count")))).await;
+    assert_eq!(code, 200, "{v1}");
+    assert_eq!(v1["jobStatus"], "SUCCEEDED", "{v1}");
+    assert_eq!(v1["jobDeploymentStatus"], "Complete", "{v1}");
+    // The job's output is in its log on the head while the cluster lives; once the TTL has
+    // passed the cluster and its processes are gone.
+    let cluster_url = url(&format!(
+        "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{cluster}"
+    ));
+    poll(
+        &http,
+        &cluster_url,
+        "the job's cluster deleted",
+        Duration::from_secs(90),
+        |code, _| code == 404,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_of(&ns, &cluster, "").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes of the job's cluster left"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // A RayService: the application deployed from serveConfigV2 answers over HTTP, through the
+    // Service the runtime writes and the Kubernetes service proxy.
+    let app_dir = tempfile::tempdir().expect("a directory for the application");
+    std::fs::write(app_dir.path().join("greeter.py"), SERVE_APP).expect("the module written");
+    let serve_config = "applications:\n  - name: greeter\n    import_path: greeter:build\n    route_prefix: /\n    args:\n      greeting: hello\n";
+    let head_container = json!({
+        "name": "ray-head", "image": "rayproject/ray:2.60.0",
+        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+        "env": [{"name": "PYTHONPATH", "value": app_dir.path().display().to_string()}],
+    });
+    let service = json!({
+        "apiVersion": "ray.io/v1", "kind": "RayService",
+        "metadata": {"name": "greeter", "namespace": ns,
+            "labels": {"app.kubernetes.io/managed-by": "kuberay-apiserver", "ray.io/user": "tests"}},
+        "spec": {
+            "serveConfigV2": serve_config,
+            "rayClusterConfig": {"headGroupSpec": {"rayStartParams": params,
+                "template": {"spec": {"containers": [head_container]}}}},
+        },
+    });
+    let services = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayservices"));
+    let (code, body) = call(
+        http.post(&services)
+            .header("content-type", "application/json")
+            .body(service.to_string()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let begin = Instant::now();
+    let running = poll(
+        &http,
+        &format!("{services}/greeter"),
+        "the RayService running",
+        Duration::from_secs(300),
+        |_, s| s["status"]["serviceStatus"] == "Running",
+    )
+    .await;
+    eprintln!("RayService running after {:?}", begin.elapsed());
+    let active = &running["status"]["activeServiceStatus"];
+    assert_eq!(
+        active["applicationStatuses"]["greeter"]["status"], "RUNNING",
+        "{active}"
+    );
+    assert_eq!(
+        active["applicationStatuses"]["greeter"]["serveDeploymentStatuses"]["Greeter"]["status"],
+        "HEALTHY",
+        "{active}"
+    );
+    assert_eq!(running["status"]["numServeEndpoints"], 1, "{running}");
+    assert!(
+        running["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready"
+                && c["status"] == "True"
+                && c["reason"] == "NonZeroServeEndpoints"),
+        "{running}"
+    );
+    let service_cluster = active["rayClusterName"]
+        .as_str()
+        .expect("the active cluster")
+        .to_string();
+    let serve_proxy = url(&format!(
+        "/api/v1/namespaces/{ns}/services/greeter-serve-svc:serve/proxy/"
+    ));
+    let answer = poll(
+        &http,
+        &serve_proxy,
+        "the application through the proxy",
+        Duration::from_secs(60),
+        |code, _| code == 200,
+    )
+    .await;
+    assert_eq!(answer, json!("hello from a local RayService"));
+    // The head Service opens the Ray dashboard through the same proxy.
+    let dashboard = url(&format!(
+        "/api/v1/namespaces/{ns}/services/{service_cluster}-head-svc:dashboard/proxy/api/version"
+    ));
+    let (code, version) = call(http.get(&dashboard)).await;
+    assert_eq!(code, 200, "{version}");
+    assert_eq!(version["ray_version"], ray::RAY_VERSION);
+    // A real browser renders the dashboard's page through the proxy (its scripts and API calls
+    // all go through it).
+    let page = url(&format!(
+        "/api/v1/namespaces/{ns}/services/{service_cluster}-head-svc:dashboard/proxy/"
+    ));
+    if let Some(text) = browser_text(&page).await {
+        for part in [
+            "Ray Dashboard",
+            "Overview",
+            "Jobs",
+            "Serve",
+            "Cluster",
+            "Node Status",
+        ] {
+            assert!(
+                text.contains(part),
+                "{part:?} not on the rendered page: {text}"
+            );
+        }
+    }
+    // V1 reads the service and its application.
+    let (code, v1) =
+        call(http.get(url(&format!("/apis/v1/namespaces/{ns}/services/greeter")))).await;
+    assert_eq!(code, 200, "{v1}");
+    assert_eq!(
+        v1["rayServiceStatus"]["rayClusterName"], service_cluster,
+        "{v1}"
+    );
+
+    // A changed config is deployed in place.
+    let (code, body) = call(
+        http.patch(format!("{services}/greeter"))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"spec": {"serveConfigV2": serve_config.replace("greeting: hello", "greeting: hi")}}).to_string()),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    poll(
+        &http,
+        &serve_proxy,
+        "the new greeting",
+        Duration::from_secs(120),
+        |code, body| code == 200 && *body == json!("hi from a local RayService"),
+    )
+    .await;
+    let (_, after) = call(http.get(format!("{services}/greeter"))).await;
+    assert_eq!(
+        after["status"]["activeServiceStatus"]["rayClusterName"], service_cluster,
+        "{after}"
+    );
+
+    // Deleting the RayService deletes its cluster, its Services and its processes.
+    let (code, body) = call(http.delete(format!("{services}/greeter"))).await;
+    assert_eq!(code, 200, "{body}");
+    poll(
+        &http,
+        &format!("{services}/greeter"),
+        "the RayService deleted",
+        Duration::from_secs(90),
+        |code, _| code == 404,
+    )
+    .await;
+    poll(
+        &http,
+        &url(&format!(
+            "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{service_cluster}"
+        )),
+        "the service's cluster deleted",
+        Duration::from_secs(90),
+        |code, _| code == 404,
+    )
+    .await;
+    let services_api: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(server.kube(), &ns);
+    let endpoints_api: kube::Api<k8s_openapi::api::core::v1::Endpoints> =
+        kube::Api::namespaced(server.kube(), &ns);
+    for name in [
+        "greeter-serve-svc".to_string(),
+        "greeter-head-svc".to_string(),
+        format!("{service_cluster}-head-svc"),
+    ] {
+        let service = services_api
+            .get_opt(&name)
+            .await
+            .expect("the store answers");
+        assert!(service.is_none(), "Service {name} left: {service:?}");
+        let endpoints = endpoints_api
+            .get_opt(&name)
+            .await
+            .expect("the store answers");
+        assert!(endpoints.is_none(), "Endpoints {name} left: {endpoints:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_of(&ns, &service_cluster, "").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "processes of the service's cluster left"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     server.stop().await;
 }

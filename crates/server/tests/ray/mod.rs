@@ -1,6 +1,6 @@
 //! A real Ray head for the job-submission tests.
 //!
-//! [`ensure_installed`] creates (once) a virtualenv with `ray[default]` from PyPI in a cache
+//! [`ensure_installed`] creates (once) a virtualenv with `ray[default,serve]` from PyPI in a cache
 //! directory outside the repository and reuses it afterwards: `$KUBERAY_TEST_RAY_CACHE`, else
 //! `$XDG_CACHE_HOME/kuberay-apiserver-ray`, else `~/.cache/kuberay-apiserver-ray`. The Python
 //! used to create it is `$KUBERAY_TEST_PYTHON`, else `python3`. pip's output goes to `pip.log`
@@ -14,11 +14,13 @@
 
 pub mod fixtures;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use kuberay_local_ray::process::{Proc, group_and_descendants, processes, signal};
 
 /// The Ray release the tests run against.
 pub const RAY_VERSION: &str = "2.60.0";
@@ -40,18 +42,20 @@ pub fn cache_dir() -> PathBuf {
 
 /// Whether `venv` holds the pinned Ray release.
 fn has_ray(venv: &Path) -> bool {
-    if !venv.join("bin/ray").exists() {
-        return false;
-    }
+    venv.join("bin/ray").exists() && has_package(venv, &format!("ray-{RAY_VERSION}.dist-info"))
+}
+
+/// Whether Ray Serve's dependencies are there too (`ray[serve]`).
+fn has_serve(venv: &Path) -> bool {
+    has_package(venv, "fastapi") && has_package(venv, "uvicorn")
+}
+
+fn has_package(venv: &Path, name: &str) -> bool {
     let Ok(lib) = std::fs::read_dir(venv.join("lib")) else {
         return false;
     };
-    lib.flatten().any(|entry| {
-        entry
-            .path()
-            .join(format!("site-packages/ray-{RAY_VERSION}.dist-info"))
-            .is_dir()
-    })
+    lib.flatten()
+        .any(|entry| entry.path().join("site-packages").join(name).is_dir())
 }
 
 fn run_logged(command: &mut Command, log: &Path) -> Result<(), String> {
@@ -116,31 +120,48 @@ impl Drop for InstallLock {
     }
 }
 
-/// The virtualenv with the pinned Ray, created on first use (this takes minutes).
+/// The virtualenv with the pinned Ray, created on first use (this takes minutes). With
+/// `KUBERAY_TEST_REQUIRE_RAY` set (as CI sets it), failing to install Ray fails the test
+/// instead of letting the caller skip it.
 pub fn ensure_installed() -> Result<PathBuf, String> {
+    let installed = install();
+    if let Err(error) = &installed {
+        assert!(
+            std::env::var_os("KUBERAY_TEST_REQUIRE_RAY").is_none(),
+            "Ray could not be installed: {error}"
+        );
+    }
+    installed
+}
+
+fn install() -> Result<PathBuf, String> {
     let cache = cache_dir();
     let venv = cache.join("venv");
-    if has_ray(&venv) {
+    if has_ray(&venv) && has_serve(&venv) {
         return Ok(venv);
     }
     std::fs::create_dir_all(&cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
     // One installer at a time (test runs of several checkouts may share the cache).
     let _lock = InstallLock::take(&cache.join("install.lock"))?;
-    if has_ray(&venv) {
+    if has_ray(&venv) && has_serve(&venv) {
         return Ok(venv);
     }
     let log = cache.join("pip.log");
     let python = std::env::var("KUBERAY_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     eprintln!(
-        "installing ray[default]=={RAY_VERSION} into {} (log: {})",
+        "installing ray[default,serve]=={RAY_VERSION} into {} (log: {})",
         venv.display(),
         log.display()
     );
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv)
-            .map_err(|e| format!("removing the incomplete {}: {e}", venv.display()))?;
+    // A virtualenv with Ray but not Serve's dependencies gets them added; anything else
+    // incomplete is made again.
+    if !has_ray(&venv) {
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv)
+                .map_err(|e| format!("removing the incomplete {}: {e}", venv.display()))?;
+        }
+        run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), &log)?;
     }
-    run_logged(Command::new(&python).arg("-m").arg("venv").arg(&venv), &log)?;
     run_logged(
         Command::new(venv.join("bin/python"))
             .args([
@@ -149,12 +170,12 @@ pub fn ensure_installed() -> Result<PathBuf, String> {
                 "install",
                 "--disable-pip-version-check",
                 "--no-input",
-                &format!("ray[default]=={RAY_VERSION}"),
+                &format!("ray[default,serve]=={RAY_VERSION}"),
             ])
             .env("PIP_NO_INPUT", "1"),
         &log,
     )?;
-    if has_ray(&venv) {
+    if has_ray(&venv) && has_serve(&venv) {
         Ok(venv)
     } else {
         Err(format!(
@@ -171,77 +192,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `(pid, ppid, pgid)` of every process.
-fn processes() -> Vec<(u32, u32, u32)> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if let (Some(ppid), Some(pgid)) = (
-            fields.get(1).and_then(|v| v.parse().ok()),
-            fields.get(2).and_then(|v| v.parse().ok()),
-        ) {
-            out.push((pid, ppid, pgid));
-        }
-    }
-    out
-}
-
-/// The members of process group `pgid` and all their descendants.
-fn group_and_descendants(pgid: u32) -> BTreeSet<u32> {
-    let all = processes();
-    let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for (pid, ppid, _) in &all {
-        children.entry(*ppid).or_default().push(*pid);
-    }
-    let mut found: BTreeSet<u32> = all
-        .iter()
-        .filter(|(_, _, g)| *g == pgid)
-        .map(|(p, _, _)| *p)
-        .collect();
-    let mut todo: Vec<u32> = found.iter().copied().collect();
-    while let Some(pid) = todo.pop() {
-        for child in children.get(&pid).into_iter().flatten() {
-            if found.insert(*child) {
-                todo.push(*child);
-            }
-        }
-    }
-    found
-}
-
-fn signal(signal: &str, pids: &BTreeSet<u32>) {
-    if pids.is_empty() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .args(pids.iter().map(|p| p.to_string()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// Stops a process group and its descendants: SIGTERM, then SIGKILL for what is left.
 fn stop_group(pgid: u32) {
     let mut targets = group_and_descendants(pgid);
-    signal("TERM", &targets);
+    signal(&targets, false);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         // Processes spawned while stopping are caught too.
@@ -252,7 +206,7 @@ fn stop_group(pgid: u32) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    signal("KILL", &targets);
+    signal(&targets, true);
 }
 
 /// Stops heads left by earlier test runs that were killed before they could clean up: process
@@ -260,7 +214,7 @@ fn stop_group(pgid: u32) {
 /// gone.
 fn stop_stale_heads() {
     let mut stale = BTreeSet::new();
-    for (pid, _, pgid) in processes() {
+    for Proc { pid, pgid, .. } in processes() {
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
