@@ -149,6 +149,8 @@ struct Cluster {
     started: u32,
     /// The ports the head Service's Endpoints hold, once written.
     exposed: Option<BTreeMap<String, u16>>,
+    /// Whether nodes left running by an earlier run were looked for (once, first thing).
+    looked_for_running: bool,
     owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
 }
 
@@ -157,16 +159,9 @@ impl Cluster {
         let namespace = object.metadata.namespace.clone().unwrap_or_default();
         let name = object.metadata.name.clone().unwrap_or_default();
         let uid = object.metadata.uid.clone().unwrap_or_default();
-        let short: String = uid
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
+        let short = short_uid(&uid);
         let dir = shared.settings.root.join(&short);
-        let marker = format!(
-            "{}/{namespace}/{name}/{short}/",
-            shared.settings.root.display()
-        );
+        let marker = marker_prefix(&shared.settings, &namespace, &name, &uid);
         let (exits_tx, exits) = mpsc::unbounded_channel();
         Cluster {
             api: Api::namespaced(shared.client.clone(), &namespace),
@@ -186,6 +181,73 @@ impl Cluster {
             settled: false,
             started: 0,
             exposed: None,
+            looked_for_running: false,
+        }
+    }
+
+    /// Takes over the nodes of this cluster that an earlier run of the server left running
+    /// (it was killed before it could stop them), and stops those of its processes that are
+    /// no node wanted any more.
+    async fn adopt_running(&mut self, program: &std::path::Path, object: &RayCluster) {
+        let plan = plan::plan(object, &self.shared.settings.defaults);
+        let mut kept = Vec::new();
+        let running = process::running_nodes(&self.marker);
+        // The head first: workers are started against its GCS port.
+        let (heads, workers): (Vec<_>, Vec<_>) = running
+            .into_iter()
+            .partition(|node| node.args.iter().any(|a| a == "--head"));
+        for node in heads.into_iter().chain(workers) {
+            let Some(name) = node.marker.strip_prefix(&self.marker).map(str::to_string) else {
+                continue;
+            };
+            let Some((mut ports, temp_dir)) = plan::from_ray_start_args(&node.args) else {
+                continue;
+            };
+            if let Some(number) = temp_dir
+                .file_name()
+                .and_then(|t| t.to_str())
+                .and_then(|t| t.strip_prefix('w'))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                self.started = self.started.max(number);
+            }
+            let (spec, gcs, group) = match ports.head.as_mut() {
+                Some(head) if self.head.is_none() => {
+                    head.serve = crate::head_api::status_port(object, "serve")
+                        .or_else(|| process::free_port().ok())
+                        .unwrap_or_default();
+                    (plan.head.clone(), None, None)
+                }
+                Some(_) => continue,
+                None => {
+                    let Some(gcs) = self.head.as_ref().and_then(|h| h.ports.head).map(|p| p.gcs)
+                    else {
+                        continue;
+                    };
+                    let Some(group) = worker_group(&self.name, &name)
+                        .and_then(|g| plan.groups.iter().find(|p| p.name == g))
+                    else {
+                        continue;
+                    };
+                    (group.node.clone(), Some(gcs), Some(group.name.clone()))
+                }
+            };
+            let launch = self.launch(program, &name, &spec, gcs, &ports, temp_dir);
+            kept.push(launch.marker.clone());
+            let adopted = NodeProcess::adopt(name, ports, launch, node.pid, self.exits_tx.clone());
+            match group {
+                None => self.head = Some(adopted),
+                Some(group) => self.groups.entry(group).or_default().push(adopted),
+            }
+        }
+        let stopped =
+            process::terminate_marked_except(&self.marker, kept, self.shared.settings.grace).await;
+        if stopped > 0 {
+            tracing::info!(
+                "stopped {stopped} processes of RayCluster {}/{} that are no node of it any more",
+                self.namespace,
+                self.name
+            );
         }
     }
 
@@ -201,6 +263,13 @@ impl Cluster {
     /// Brings the processes to what `object` asks for and writes the status. True when the
     /// cluster is done with (deleted and its finalizer released).
     async fn reconcile(&mut self, object: &RayCluster) -> bool {
+        if !self.looked_for_running
+            && let Ray::Found(program) = &self.shared.settings.ray
+        {
+            let program = program.clone();
+            self.adopt_running(&program, object).await;
+            self.looked_for_running = true;
+        }
         let ours = object
             .metadata
             .finalizers
@@ -440,22 +509,34 @@ impl Cluster {
     ) -> Result<NodeProcess, String> {
         let ports: NodePorts = process::allocate_ports(gcs.is_none())
             .map_err(|e| format!("no free loopback port: {e}"))?;
-        let temp_dir = self.dir.join(tag);
-        let gcs = gcs.or(ports.head.map(|h| h.gcs)).unwrap_or_default();
-        let launch = Launch {
-            program: program.to_path_buf(),
-            args: plan::ray_start_args(node, &ports, gcs, &temp_dir),
-            env: node.env.clone(),
-            temp_dir,
-            marker: format!("{}{name}", self.marker),
-            grace: self.shared.settings.grace,
-        };
+        let launch = self.launch(program, name, node, gcs, &ports, self.dir.join(tag));
         Ok(NodeProcess::spawn(
             name.to_string(),
             ports,
             launch,
             self.exits_tx.clone(),
         ))
+    }
+
+    /// How the node `name` is started: a worker joins the head's GCS port `gcs`.
+    fn launch(
+        &self,
+        program: &std::path::Path,
+        name: &str,
+        node: &plan::NodeSpec,
+        gcs: Option<u16>,
+        ports: &NodePorts,
+        temp_dir: PathBuf,
+    ) -> Launch {
+        let gcs = gcs.or(ports.head.map(|h| h.gcs)).unwrap_or_default();
+        Launch {
+            program: program.to_path_buf(),
+            args: plan::ray_start_args(node, ports, gcs, &temp_dir),
+            env: node.env.clone(),
+            temp_dir,
+            marker: format!("{}{name}", self.marker),
+            grace: self.shared.settings.grace,
+        }
     }
 
     async fn stop_worker(&mut self, node: NodeProcess) {
@@ -634,6 +715,31 @@ impl Cluster {
     }
 }
 
+/// The first 8 letters and digits of a uid: the cluster's directory under the runtime's root.
+fn short_uid(uid: &str) -> String {
+    uid.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect()
+}
+
+/// The start of the marker of every process of the cluster `namespace`/`name` with `uid`.
+pub(crate) fn marker_prefix(settings: &Settings, namespace: &str, name: &str, uid: &str) -> String {
+    format!(
+        "{}/{namespace}/{name}/{}/",
+        settings.root.display(),
+        short_uid(uid)
+    )
+}
+
+/// The worker group of the worker node `node` of `cluster` (`<cluster>-<group>-worker-<suffix>`).
+fn worker_group<'a>(cluster: &str, node: &'a str) -> Option<&'a str> {
+    node.strip_prefix(cluster)?
+        .strip_prefix('-')?
+        .rsplit_once("-worker-")
+        .map(|(group, _)| group)
+}
+
 /// Five random lowercase letters and digits, like a pod name's suffix.
 pub(crate) fn suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -652,4 +758,24 @@ pub(crate) fn suffix() -> String {
             c
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_are_named_and_marked_per_cluster() {
+        assert_eq!(worker_group("c", "c-small-worker-x2b4z"), Some("small"));
+        assert_eq!(
+            worker_group("c", "c-two-part-worker-x2b4z"),
+            Some("two-part")
+        );
+        assert_eq!(worker_group("c", "c-head-x2b4z"), None);
+        assert_eq!(worker_group("c", "other-small-worker-x2b4z"), None);
+        let settings = Settings::new(Ray::Off, std::path::Path::new("/data"));
+        let marker = marker_prefix(&settings, "ns", "c", "1a2b-3c4d-5e6f-7890");
+        assert!(marker.ends_with("/ns/c/1a2b3c4d/"), "{marker}");
+        assert!(marker.starts_with(&settings.root.display().to_string()));
+    }
 }

@@ -10,7 +10,13 @@
 //! A cluster whose `spec.managedBy` names another controller is left alone. A running cluster
 //! carries the finalizer [`FINALIZER`]: deleting it stops its processes before the object goes.
 //! [`LocalRay::shutdown`] stops every process the runtime started (the objects stay and are
-//! started again by the next runtime on the same store).
+//! started again by the next runtime on the same store). A runtime that ends without stopping
+//! them (the server was killed) leaves them running: the next runtime takes over the nodes of
+//! the clusters that still exist and stops the rest.
+//!
+//! RayJobs and RayServices are run on such clusters as the operator runs them (`job`,
+//! `service`); each cluster's head Service and an Endpoints object with its local ports let
+//! the API's service proxy reach the Ray dashboard ([`exposure`]).
 #![forbid(unsafe_code)]
 
 mod cluster;
@@ -199,13 +205,39 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Stops the processes an earlier run left behind (it was killed before it could stop them)
+/// for clusters that no longer exist; those of existing clusters are taken over by their
+/// cluster's task.
+async fn stop_orphans(client: &kube::Client, settings: &Settings) {
+    let api: Api<RayCluster> = Api::all(client.clone());
+    let keep: Vec<String> = match api.list(&Default::default()).await {
+        Ok(list) => list
+            .items
+            .iter()
+            .map(|c| {
+                cluster::marker_prefix(
+                    settings,
+                    c.metadata.namespace.as_deref().unwrap_or_default(),
+                    c.metadata.name.as_deref().unwrap_or_default(),
+                    c.metadata.uid.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect(),
+        Err(error) => {
+            tracing::warn!("listing RayClusters: {error}; stopping every process left running");
+            Vec::new()
+        }
+    };
+    let prefix = format!("{}/", settings.root.display());
+    let left = process::terminate_marked_except(&prefix, keep, settings.grace).await;
+    if left > 0 {
+        tracing::info!("stopped {left} Ray processes left by an earlier run");
+    }
+}
+
 async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationToken) {
     if matches!(settings.ray, Ray::Found(_)) {
-        let prefix = format!("{}/", settings.root.display());
-        let left = process::terminate_marked(&prefix, settings.grace).await;
-        if left > 0 {
-            tracing::info!("stopped {left} Ray processes left by an earlier run");
-        }
+        stop_orphans(&client, &settings).await;
     }
     let shared = cluster::Shared::new(client.clone(), settings.clone());
     let jobs = tokio::spawn(job::run(shared.clone(), stop.clone()));

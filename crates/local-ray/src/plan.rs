@@ -3,7 +3,7 @@
 //! Pure functions of the object; no I/O.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use kuberay_core::crd::{RayCluster, WorkerGroupSpec};
@@ -430,6 +430,37 @@ pub fn ray_start_args(
     args
 }
 
+/// The ports and temporary directory of a node from the arguments [`ray_start_args`] gave it
+/// (a node found running after a restart of the server). The head's Serve port is not among
+/// them: it is 0 here.
+pub fn from_ray_start_args(args: &[String]) -> Option<(NodePorts, PathBuf)> {
+    let value = |flag: &str| {
+        args.iter()
+            .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
+    };
+    let port = |flag: &str| value(flag)?.parse::<u16>().ok();
+    let head = if args.iter().any(|a| a == "--head") {
+        Some(HeadPorts {
+            gcs: port("--port")?,
+            dashboard: port("--dashboard-port")?,
+            client: port("--ray-client-server-port")?,
+            serve: 0,
+        })
+    } else {
+        None
+    };
+    let ports = NodePorts {
+        node_manager: port("--node-manager-port")?,
+        object_manager: port("--object-manager-port")?,
+        metrics: port("--metrics-export-port")?,
+        agent_listen: port("--dashboard-agent-listen-port")?,
+        agent_grpc: port("--dashboard-agent-grpc-port")?,
+        runtime_env_agent: port("--runtime-env-agent-port")?,
+        head,
+    };
+    Some((ports, PathBuf::from(value("--temp-dir")?)))
+}
+
 /// The operator's `endpoints` of the head Service, with the ports the head really uses.
 pub fn endpoints(ports: &NodePorts, serve: bool) -> BTreeMap<String, String> {
     let mut endpoints = BTreeMap::new();
@@ -610,8 +641,21 @@ mod tests {
                 ("serve".into(), "13".into()),
             ])
         );
+        // Read back from a running node's arguments (all but the Serve port).
+        let (read, temp_dir) = from_ray_start_args(&head).unwrap();
+        assert_eq!(temp_dir, Path::new("/tmp/krl/h"));
+        let mut without_serve = ports.clone();
+        if let Some(h) = without_serve.head.as_mut() {
+            h.serve = 0;
+        }
+        assert_eq!(read, without_serve);
         ports.head = None;
         let worker = ray_start_args(&node, &ports, 10, Path::new("/tmp/krl/w"));
+        assert_eq!(
+            from_ray_start_args(&worker),
+            Some((ports.clone(), PathBuf::from("/tmp/krl/w")))
+        );
+        assert_eq!(from_ray_start_args(&worker[..5]), None);
         assert_eq!(worker[..2], ["start", "--address=127.0.0.1:10"]);
         assert!(!worker.iter().any(|a| a.starts_with("--dashboard-port")));
     }

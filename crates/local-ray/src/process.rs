@@ -80,6 +80,38 @@ impl NodeProcess {
         let task = tokio::spawn(supervise(
             name.clone(),
             launch,
+            None,
+            state_tx,
+            stop.clone(),
+            exits,
+        ));
+        NodeProcess {
+            name,
+            ports,
+            marker,
+            state,
+            stop,
+            task,
+        }
+    }
+
+    /// Supervises a node that is already running (started by an earlier run of the server,
+    /// which ended without stopping it): it is watched until it exits, then started again from
+    /// `launch` as any node is.
+    pub fn adopt(
+        name: String,
+        ports: NodePorts,
+        launch: Launch,
+        running: u32,
+        exits: mpsc::UnboundedSender<Exited>,
+    ) -> NodeProcess {
+        let (state_tx, state) = watch::channel(ProcessState::default());
+        let stop = CancellationToken::new();
+        let marker = launch.marker.clone();
+        let task = tokio::spawn(supervise(
+            name.clone(),
+            launch,
+            Some(running),
             state_tx,
             stop.clone(),
             exits,
@@ -108,6 +140,7 @@ impl NodeProcess {
 async fn supervise(
     name: String,
     launch: Launch,
+    mut adopted: Option<u32>,
     state: watch::Sender<ProcessState>,
     stop: CancellationToken,
     exits: mpsc::UnboundedSender<Exited>,
@@ -115,6 +148,17 @@ async fn supervise(
     let mut backoff = Duration::from_secs(1);
     let log = launch.temp_dir.join("ray-start.log");
     loop {
+        if let Some(pid) = adopted.take() {
+            match watch_adopted(&name, pid, &launch, &state, &stop).await {
+                Some(how) => {
+                    if report_and_wait(&name, how, &log, &mut backoff, &exits, &stop).await {
+                        return;
+                    }
+                    continue;
+                }
+                None => return,
+            }
+        }
         let spawned = spawn_once(&launch, &log);
         let how = match spawned {
             Ok(mut child) => {
@@ -155,25 +199,114 @@ async fn supervise(
             }
             Err(error) => error,
         };
-        if stop.is_cancelled() {
+        if report_and_wait(&name, how, &log, &mut backoff, &exits, &stop).await {
             return;
         }
-        tracing::warn!(
-            "local Ray node {name} {how}; restarting in {backoff:?} (log {})",
-            log.display()
-        );
-        let _ = exits.send(Exited {
-            node: name.clone(),
-            how,
-            restart_in: backoff,
-            log: log.clone(),
-        });
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = stop.cancelled() => return,
-        }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// Reports a node that exited and waits out the back-off; true when the node is to stop.
+async fn report_and_wait(
+    name: &str,
+    how: String,
+    log: &Path,
+    backoff: &mut Duration,
+    exits: &mpsc::UnboundedSender<Exited>,
+    stop: &CancellationToken,
+) -> bool {
+    if stop.is_cancelled() {
+        return true;
+    }
+    tracing::warn!(
+        "local Ray node {name} {how}; restarting in {backoff:?} (log {})",
+        log.display()
+    );
+    let _ = exits.send(Exited {
+        node: name.to_string(),
+        how,
+        restart_in: *backoff,
+        log: log.to_path_buf(),
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(*backoff) => {}
+        _ = stop.cancelled() => return true,
+    }
+    *backoff = (*backoff * 2).min(MAX_BACKOFF);
+    false
+}
+
+/// Watches a node this process did not start (so cannot wait for) until it exits (`Some`, how)
+/// or the node is stopped (`None`, after stopping it).
+async fn watch_adopted(
+    name: &str,
+    pid: u32,
+    launch: &Launch,
+    state: &watch::Sender<ProcessState>,
+    stop: &CancellationToken,
+) -> Option<String> {
+    state.send_modify(|s| {
+        s.pid = Some(pid);
+        s.starts += 1;
+    });
+    tracing::info!("local Ray node {name} found running (pid {pid}): supervising it again");
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.cancelled() => {
+                tracing::info!("stopping local Ray node {name} (pid {pid})");
+                terminate(pid, &launch.marker, launch.grace).await;
+                state.send_modify(|s| s.pid = None);
+                tracing::info!("local Ray node {name} stopped");
+                return None;
+            }
+        }
+        if !is_alive(pid) {
+            terminate(pid, &launch.marker, launch.grace).await;
+            state.send_modify(|s| s.pid = None);
+            return Some("exited".into());
+        }
+    }
+}
+
+/// Whether `pid` runs (exists and is not a zombie).
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .is_some_and(|i| !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z' | 'X')))
+    })
+}
+
+/// A node left running by an earlier run of the server: the leader of its process group (the
+/// `ray start --block` process), with its marker and the arguments after `ray`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunningNode {
+    pub pid: u32,
+    pub marker: String,
+    pub args: Vec<String>,
+}
+
+/// The nodes running whose marker starts with `prefix`.
+pub fn running_nodes(prefix: &str) -> Vec<RunningNode> {
+    processes()
+        .into_iter()
+        .filter(|p| !p.zombie && p.pid == p.pgid && p.pid != std::process::id())
+        .filter_map(|p| {
+            let marker = marker_of(p.pid).filter(|m| m.starts_with(prefix))?;
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", p.pid)).ok()?;
+            let words: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|w| !w.is_empty())
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect();
+            let start = words.iter().position(|w| w == "start")?;
+            let args = words[start..].to_vec();
+            args.iter().any(|a| a == "--block").then_some(RunningNode {
+                pid: p.pid,
+                marker,
+                args,
+            })
+        })
+        .collect()
 }
 
 fn spawn_once(launch: &Launch, log: &Path) -> Result<tokio::process::Child, String> {
@@ -324,8 +457,19 @@ pub async fn terminate(pgid: u32, marker: &str, grace: Duration) {
 /// Stops every process whose marker starts with `prefix` (leftovers of an earlier run that
 /// ended without stopping its nodes). Returns how many there were.
 pub async fn terminate_marked(prefix: &str, grace: Duration) -> usize {
+    terminate_marked_except(prefix, Vec::new(), grace).await
+}
+
+/// Stops every process whose marker starts with `prefix` but with none of `keep`. Returns how
+/// many there were.
+pub async fn terminate_marked_except(prefix: &str, keep: Vec<String>, grace: Duration) -> usize {
     let prefix = prefix.to_string();
-    stop_matching(None, move |m| m.starts_with(&prefix), grace).await
+    stop_matching(
+        None,
+        move |m| m.starts_with(&prefix) && !keep.iter().any(|k| m.starts_with(k.as_str())),
+        grace,
+    )
+    .await
 }
 
 async fn stop_matching(
@@ -482,7 +626,73 @@ mod tests {
             head.gcs,
             head.dashboard,
             head.client,
+            head.serve,
         ]);
-        assert_eq!(all.len(), 9);
+        assert_eq!(all.len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_node_left_running_is_found_supervised_restarted_and_stopped() {
+        use std::os::unix::process::CommandExt;
+        let dir = std::env::temp_dir().join(format!("krl-adopt-{}", std::process::id()));
+        let prefix = format!("adopt-{}/ns/c/", std::process::id());
+        let marker = format!("{prefix}n");
+        // A node an earlier server started and left: a process group leader whose command
+        // line reads like `... start ... --block`, carrying the marker.
+        let args: Vec<String> = ["-c", "sleep 300; true", "start", "--block"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let mut orphan = std::process::Command::new("/bin/sh")
+            .args(&args)
+            .env(MARKER_VAR, &marker)
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = orphan.id();
+        let found = running_nodes(&prefix);
+        assert_eq!(
+            found,
+            vec![RunningNode {
+                pid,
+                marker: marker.clone(),
+                args: vec!["start".into(), "--block".into()],
+            }]
+        );
+        let launch = Launch {
+            program: PathBuf::from("/bin/sh"),
+            args,
+            env: Vec::new(),
+            temp_dir: dir.clone(),
+            marker: marker.clone(),
+            grace: Duration::from_secs(2),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let node = NodeProcess::adopt("n".into(), allocate_ports(false).unwrap(), launch, pid, tx);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            node.state(),
+            ProcessState {
+                pid: Some(pid),
+                starts: 1
+            }
+        );
+        // It exits: it is started again, now as a child.
+        signal(&BTreeSet::from([pid]), true);
+        let _ = orphan.wait();
+        let exited = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the exit is noticed")
+            .unwrap();
+        assert_eq!(exited.how, "exited");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node.state().starts < 2 || node.state().pid.is_none() {
+            assert!(Instant::now() < deadline, "not restarted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_ne!(node.state().pid, Some(pid));
+        node.stop().await;
+        assert!(marked(&prefix).is_empty());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -780,3 +780,191 @@ async fn jobs_and_services_run_on_local_clusters() {
     }
     server.stop().await;
 }
+
+/// The `ray start --block` processes (one per node) of `namespace`/`cluster`.
+fn node_leaders(namespace: &str, cluster: &str) -> BTreeSet<u32> {
+    let leaders: BTreeSet<u32> = processes()
+        .into_iter()
+        .filter(|p| p.pid == p.pgid)
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|w| w == b"--block"))
+        })
+        .map(|p| p.pid)
+        .collect();
+    processes_of(namespace, cluster, "")
+        .intersection(&leaders)
+        .copied()
+        .collect()
+}
+
+/// The server binary on loopback ports with its data in `data`, the local Ray runtime on.
+struct ServerProcess {
+    child: std::process::Child,
+    http: String,
+}
+
+impl ServerProcess {
+    async fn start(data: &std::path::Path, ray_flag: &str) -> ServerProcess {
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        let (http, grpc) = (port(), port());
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kuberay-apiserver"))
+            .arg(format!("--httpPortFlag=127.0.0.1:{http}"))
+            .arg(format!("--rpcPortFlag=127.0.0.1:{grpc}"))
+            .args(["--backend=embedded", "--dashboard-timeout=15s", ray_flag])
+            .arg(format!("--data-dir={}", data.join("store").display()))
+            .arg(format!(
+                "-logFilePath={}",
+                data.join("server.log").display()
+            ))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let server = ServerProcess {
+            child,
+            http: format!("http://127.0.0.1:{http}"),
+        };
+        let client = http_client();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !client
+            .get(format!("{}/healthz", server.http))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        server
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs real Ray clusters (installed from PyPI on first use); run with --ignored, as .ci/run does"]
+async fn a_killed_server_takes_its_running_nodes_over() {
+    let Some(ray_flag) = local_ray_flag().await else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("a data directory");
+    let server = ServerProcess::start(data.path(), &ray_flag).await;
+    let http = http_client();
+    let ns = "default";
+    let jobs = format!("{}/apis/ray.io/v1/namespaces/{ns}/rayjobs", server.http);
+    let job = json!({
+        "apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": "nap", "namespace": ns, "labels": {
+            "app.kubernetes.io/managed-by": "kuberay-apiserver", "ray.io/user": "tests"}},
+        "spec": {
+            "entrypoint": "python -c \"import time; time.sleep(20); print('woke up')\"",
+            "rayClusterSpec": {"headGroupSpec": {
+                "rayStartParams": {"object-store-memory": "80000000"},
+                "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0",
+                    "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}},
+        },
+    });
+    let (code, body) = call(
+        http.post(&jobs)
+            .header("content-type", "application/json")
+            .body(job.to_string()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let running = poll(
+        &http,
+        &format!("{jobs}/nap"),
+        "the job running",
+        Duration::from_secs(180),
+        |_, j| j["status"]["jobStatus"] == "RUNNING",
+    )
+    .await;
+    let cluster = running["status"]["rayClusterName"]
+        .as_str()
+        .expect("a cluster")
+        .to_string();
+    let job_id = running["status"]["jobId"]
+        .as_str()
+        .expect("a job id")
+        .to_string();
+    let before = node_leaders(ns, &cluster);
+    assert_eq!(before.len(), 1, "the head runs: {before:?}");
+
+    // The server is killed: its nodes keep running, the job with them.
+    drop(server);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        node_leaders(ns, &cluster),
+        before,
+        "the head outlives the server"
+    );
+
+    // The next server takes the nodes over: the same processes, the job finishes once.
+    let server = ServerProcess::start(data.path(), &ray_flag).await;
+    let jobs = format!("{}/apis/ray.io/v1/namespaces/{ns}/rayjobs", server.http);
+    let done = poll(
+        &http,
+        &format!("{jobs}/nap"),
+        "the job complete",
+        Duration::from_secs(120),
+        |_, j| {
+            let status = &j["status"]["jobDeploymentStatus"];
+            assert!(status != "Failed", "the RayJob failed: {j}");
+            status == "Complete"
+        },
+    )
+    .await;
+    assert_eq!(done["status"]["jobStatus"], "SUCCEEDED", "{done}");
+    assert_eq!(done["status"]["jobId"], job_id.as_str(), "{done}");
+    assert_eq!(
+        node_leaders(ns, &cluster),
+        before,
+        "the same head, not started again"
+    );
+    let log = format!(
+        "{}/apis/v1/namespaces/{ns}/jobsubmissions/{cluster}/log/{job_id}",
+        server.http
+    );
+    let (code, body) = call(http.get(&log)).await;
+    assert_eq!(code, 200, "{body}");
+    let text = body["log"].as_str().unwrap_or_default();
+    assert_eq!(
+        text.lines().filter(|l| *l == "woke up").count(),
+        1,
+        "{text}"
+    );
+
+    // A clean stop leaves nothing running.
+    let mut server = server;
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&server.child),
+        rustix::process::Signal::TERM,
+    )
+    .expect("SIGTERM sent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while server
+        .child
+        .try_wait()
+        .expect("the server can be waited for")
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left = processes_of(ns, &cluster, "");
+    assert!(
+        left.is_empty(),
+        "processes left after a clean stop: {left:?}"
+    );
+}
