@@ -205,6 +205,54 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationToken) {
+    if matches!(settings.ray, Ray::Found(_)) {
+        stop_orphans(&client, &settings).await;
+    }
+    let shared = cluster::Shared::new(client.clone(), settings.clone());
+    let jobs = tokio::spawn(job::run(shared.clone(), stop.clone()));
+    let services = tokio::spawn(service::run(shared.clone(), stop.clone()));
+    let api: Api<RayCluster> = Api::all(client);
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut clusters = Clusters {
+        shared,
+        stop: stop.clone(),
+        running: HashMap::new(),
+        listed: None,
+    };
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let event = tokio::select! {
+            _ = stop.cancelled() => break,
+            event = events.next() => event,
+        };
+        match event {
+            None => break,
+            Some(Ok(event)) => {
+                backoff = Duration::from_millis(250);
+                clusters.apply(event);
+            }
+            Some(Err(error)) => {
+                tracing::warn!("local Ray runtime: watching RayClusters failed: {error}");
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    // Each cluster stops its workers, then its head.
+    stop.cancel();
+    let _ = jobs.await;
+    let _ = services.await;
+    for (_, running) in clusters.running {
+        let _ = running.task.await;
+    }
+    // Each cluster removed its own directory; the root goes when it is empty.
+    let _ = std::fs::remove_dir(&settings.root);
+}
+
 /// Stops the processes an earlier run left behind (it was killed before it could stop them)
 /// for clusters that no longer exist; those of existing clusters are taken over by their
 /// cluster's task.
@@ -235,65 +283,26 @@ async fn stop_orphans(client: &kube::Client, settings: &Settings) {
     }
 }
 
-async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationToken) {
-    if matches!(settings.ray, Ray::Found(_)) {
-        stop_orphans(&client, &settings).await;
-    }
-    let shared = cluster::Shared::new(client.clone(), settings.clone());
-    let jobs = tokio::spawn(job::run(shared.clone(), stop.clone()));
-    let services = tokio::spawn(service::run(shared.clone(), stop.clone()));
-    let api: Api<RayCluster> = Api::all(client);
-    let mut events = watcher(api, watcher::Config::default()).boxed();
-    let mut clusters: HashMap<String, Running> = HashMap::new();
-    let mut listed: Option<Vec<String>> = None;
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let event = tokio::select! {
-            _ = stop.cancelled() => break,
-            event = events.next() => event,
-        };
-        let Some(event) = event else { break };
-        let event = match event {
-            Ok(event) => {
-                backoff = Duration::from_millis(250);
-                event
-            }
-            Err(error) => {
-                tracing::warn!("local Ray runtime: watching RayClusters failed: {error}");
-                tokio::select! {
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
-            }
-        };
+/// The task of each cluster (by uid), fed the cluster's watch events.
+struct Clusters {
+    shared: cluster::Shared,
+    stop: CancellationToken,
+    running: HashMap<String, Running>,
+    /// The uids seen during a (re)list, until it is done.
+    listed: Option<Vec<String>>,
+}
+
+impl Clusters {
+    fn apply(&mut self, event: watcher::Event<RayCluster>) {
         match event {
-            watcher::Event::Init => listed = Some(Vec::new()),
+            watcher::Event::Init => self.listed = Some(Vec::new()),
             watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
-                let Some(uid) = object.metadata.uid.clone() else {
-                    continue;
-                };
-                if let Some(seen) = listed.as_mut() {
-                    seen.push(uid.clone());
-                }
-                let object = Arc::new(object);
-                clusters.retain(|_, running| !running.task.is_finished());
-                match clusters.get(&uid) {
-                    Some(running) => {
-                        running.object.send_replace(Some(object));
-                    }
-                    None => {
-                        let (tx, rx) = watch::channel(Some(object));
-                        let task = tokio::spawn(cluster::run(shared.clone(), rx, stop.clone()));
-                        clusters.insert(uid, Running { object: tx, task });
-                    }
-                }
+                self.update(object)
             }
             watcher::Event::InitDone => {
                 // Clusters that went while the watch was down.
-                if let Some(seen) = listed.take() {
-                    for (uid, running) in &clusters {
+                if let Some(seen) = self.listed.take() {
+                    for (uid, running) in &self.running {
                         if !seen.contains(uid) {
                             running.object.send_replace(None);
                         }
@@ -301,21 +310,40 @@ async fn run(client: kube::Client, settings: Arc<Settings>, stop: CancellationTo
                 }
             }
             watcher::Event::Delete(object) => {
-                if let Some(running) = object.metadata.uid.as_ref().and_then(|u| clusters.get(u)) {
+                if let Some(running) = object
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .and_then(|u| self.running.get(u))
+                {
                     running.object.send_replace(None);
                 }
             }
         }
     }
-    // Each cluster stops its workers, then its head.
-    stop.cancel();
-    let _ = jobs.await;
-    let _ = services.await;
-    for (_, running) in clusters {
-        let _ = running.task.await;
+
+    /// Hands the cluster's new version to its task, starting one for a cluster not seen before.
+    fn update(&mut self, object: RayCluster) {
+        let Some(uid) = object.metadata.uid.clone() else {
+            return;
+        };
+        if let Some(seen) = self.listed.as_mut() {
+            seen.push(uid.clone());
+        }
+        let object = Arc::new(object);
+        self.running
+            .retain(|_, running| !running.task.is_finished());
+        match self.running.get(&uid) {
+            Some(running) => {
+                running.object.send_replace(Some(object));
+            }
+            None => {
+                let (tx, rx) = watch::channel(Some(object));
+                let task = tokio::spawn(cluster::run(self.shared.clone(), rx, self.stop.clone()));
+                self.running.insert(uid, Running { object: tx, task });
+            }
+        }
     }
-    // Each cluster removed its own directory; the root goes when it is empty.
-    let _ = std::fs::remove_dir(&settings.root);
 }
 
 #[cfg(test)]

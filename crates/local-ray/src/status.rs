@@ -69,128 +69,41 @@ pub fn build(
         Value::Null
     };
 
-    let head_condition = if observed.head_ready {
-        (true, names::HEAD_READY, String::new())
-    } else if observed.head_name.is_some() {
-        (
-            false,
-            names::HEAD_NOT_READY,
-            "the head's dashboard does not answer yet".to_string(),
-        )
-    } else {
-        (
-            false,
-            names::HEAD_NOT_FOUND,
-            "no head is running".to_string(),
-        )
-    };
-    let provisioned = if was_provisioned || all_ready {
-        (
-            true,
-            names::ALL_READY_FIRST_TIME,
-            "All Ray Pods are ready for the first time".to_string(),
-        )
-    } else if let Some(blocked) = &observed.blocked {
-        (false, names::RAY_NOT_INSTALLED, blocked.clone())
-    } else {
-        (
-            false,
-            names::PROVISIONING,
-            "RayCluster Pods are being provisioned for first time".to_string(),
-        )
-    };
-    let mut conditions = vec![
-        condition(&previous, names::HEAD_POD_READY, head_condition, now),
-        condition(&previous, names::PROVISIONED, provisioned, now),
-    ];
-    if plan.suspended {
-        conditions.push(condition(
-            &previous,
-            names::SUSPENDED,
-            (true, names::SUSPENDED, String::new()),
-            now,
-        ));
-    }
-
-    let head = match &observed.head_name {
-        Some(pod) => json!({
-            "podIP": "127.0.0.1",
-            "podName": pod,
-            "serviceIP": "127.0.0.1",
-            "serviceName": format!("{}-head-svc", cluster.metadata.name.as_deref().unwrap_or_default()),
-        }),
-        None => Value::Null,
-    };
-    let endpoints = if observed.endpoints.is_empty() {
-        Value::Null
-    } else {
-        json!(observed.endpoints)
-    };
-    let min: u32 = plan.groups.iter().map(|g| g.min).sum();
-    let max: u32 = plan
-        .groups
-        .iter()
-        .map(|g| g.max)
-        .fold(0u32, u32::saturating_add)
-        .min(i32::MAX as u32);
-    let cpu_millis = plan.head.cpu_millis
-        + plan
-            .groups
-            .iter()
-            .map(|g| g.node.cpu_millis * u64::from(g.nodes))
-            .sum::<u64>();
-    let memory = plan.head.memory_bytes
-        + plan
-            .groups
-            .iter()
-            .map(|g| g.node.memory_bytes * u64::from(g.nodes))
-            .sum::<u64>();
-    let gpus = u64::from(plan.head.num_gpus)
-        + plan
-            .groups
-            .iter()
-            .map(|g| u64::from(g.node.num_gpus) * u64::from(g.nodes))
-            .sum::<u64>();
-
-    let mut transitions = previous
-        .get("stateTransitionTimes")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    if let Some(state) = state.as_str()
-        && old("state").as_str() != Some(state)
-    {
-        transitions.insert(state.to_string(), json!(now));
-    }
-
     let mut status = Map::new();
+    status.insert(
+        "stateTransitionTimes".into(),
+        transition_times(&previous, &state, now),
+    );
     status.insert("state".into(), state);
     status.insert(
         "reason".into(),
         observed.blocked.clone().map_or(Value::Null, Value::String),
     );
-    status.insert("head".into(), head);
-    status.insert("endpoints".into(), endpoints);
+    status.insert("head".into(), head(cluster, observed));
+    status.insert(
+        "endpoints".into(),
+        if observed.endpoints.is_empty() {
+            Value::Null
+        } else {
+            json!(observed.endpoints)
+        },
+    );
     status.insert("desiredWorkerReplicas".into(), json!(desired));
     status.insert(
         "availableWorkerReplicas".into(),
         json!(observed.workers_running),
     );
     status.insert("readyWorkerReplicas".into(), json!(observed.workers_ready));
-    status.insert("minWorkerReplicas".into(), json!(min));
-    status.insert("maxWorkerReplicas".into(), json!(max));
-    status.insert("desiredCPU".into(), json!(cpu_text(cpu_millis)));
-    status.insert("desiredMemory".into(), json!(bytes_text(memory)));
-    status.insert("desiredGPU".into(), json!(gpus.to_string()));
-    status.insert("desiredTPU".into(), json!("0"));
-    status.insert("conditions".into(), Value::Array(conditions));
+    desired_resources(plan, &mut status);
     status.insert(
-        "stateTransitionTimes".into(),
-        if transitions.is_empty() {
-            Value::Null
-        } else {
-            Value::Object(transitions)
-        },
+        "conditions".into(),
+        Value::Array(conditions(
+            &previous,
+            plan,
+            observed,
+            all_ready || was_provisioned,
+            now,
+        )),
     );
     status.insert(
         "observedGeneration".into(),
@@ -210,6 +123,121 @@ pub fn build(
     });
     status.insert("lastUpdateTime".into(), json!(now));
     (Value::Object(status), changed)
+}
+
+/// `HeadPodReady`, `RayClusterProvisioned` (true from the first time every node was ready) and,
+/// when suspended, `RayClusterSuspended`.
+fn conditions(
+    previous: &Value,
+    plan: &ClusterPlan,
+    observed: &Observed,
+    provisioned: bool,
+    now: &str,
+) -> Vec<Value> {
+    let head = if observed.head_ready {
+        (true, names::HEAD_READY, String::new())
+    } else if observed.head_name.is_some() {
+        (
+            false,
+            names::HEAD_NOT_READY,
+            "the head's dashboard does not answer yet".to_string(),
+        )
+    } else {
+        (
+            false,
+            names::HEAD_NOT_FOUND,
+            "no head is running".to_string(),
+        )
+    };
+    let provisioned = if provisioned {
+        (
+            true,
+            names::ALL_READY_FIRST_TIME,
+            "All Ray Pods are ready for the first time".to_string(),
+        )
+    } else if let Some(blocked) = &observed.blocked {
+        (false, names::RAY_NOT_INSTALLED, blocked.clone())
+    } else {
+        (
+            false,
+            names::PROVISIONING,
+            "RayCluster Pods are being provisioned for first time".to_string(),
+        )
+    };
+    let mut conditions = vec![
+        condition(previous, names::HEAD_POD_READY, head, now),
+        condition(previous, names::PROVISIONED, provisioned, now),
+    ];
+    if plan.suspended {
+        conditions.push(condition(
+            previous,
+            names::SUSPENDED,
+            (true, names::SUSPENDED, String::new()),
+            now,
+        ));
+    }
+    conditions
+}
+
+/// `status.head`: the head "pod" on loopback, while a head process exists.
+fn head(cluster: &RayCluster, observed: &Observed) -> Value {
+    match &observed.head_name {
+        Some(pod) => json!({
+            "podIP": "127.0.0.1",
+            "podName": pod,
+            "serviceIP": "127.0.0.1",
+            "serviceName": format!("{}-head-svc", cluster.metadata.name.as_deref().unwrap_or_default()),
+        }),
+        None => Value::Null,
+    }
+}
+
+/// The worker bounds and the resources the plan asks for: `minWorkerReplicas`,
+/// `maxWorkerReplicas`, `desiredCPU`, `desiredMemory`, `desiredGPU`, `desiredTPU`.
+fn desired_resources(plan: &ClusterPlan, status: &mut Map<String, Value>) {
+    let min: u32 = plan.groups.iter().map(|g| g.min).sum();
+    let max: u32 = plan
+        .groups
+        .iter()
+        .map(|g| g.max)
+        .fold(0u32, u32::saturating_add)
+        .min(i32::MAX as u32);
+    let total = |per_node: &dyn Fn(&crate::plan::NodeSpec) -> u64| {
+        per_node(&plan.head)
+            + plan
+                .groups
+                .iter()
+                .map(|g| per_node(&g.node) * u64::from(g.nodes))
+                .sum::<u64>()
+    };
+    let cpu_millis = total(&|n| n.cpu_millis);
+    let memory = total(&|n| n.memory_bytes);
+    let gpus = total(&|n| u64::from(n.num_gpus));
+    status.insert("minWorkerReplicas".into(), json!(min));
+    status.insert("maxWorkerReplicas".into(), json!(max));
+    status.insert("desiredCPU".into(), json!(cpu_text(cpu_millis)));
+    status.insert("desiredMemory".into(), json!(bytes_text(memory)));
+    status.insert("desiredGPU".into(), json!(gpus.to_string()));
+    status.insert("desiredTPU".into(), json!("0"));
+}
+
+/// `stateTransitionTimes` with the time of a change of `state`.
+fn transition_times(previous: &Value, state: &Value, now: &str) -> Value {
+    let mut transitions = previous
+        .get("stateTransitionTimes")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    if let Some(state) = state.as_str()
+        && previous.get("state").and_then(Value::as_str) != Some(state)
+    {
+        transitions.insert(state.to_string(), json!(now));
+    }
+    if transitions.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(transitions)
+    }
 }
 
 /// The status of the condition `kind` in a status object.
