@@ -29,7 +29,10 @@ pub(crate) enum Error {
 }
 
 /// Runs `reconcile` for every object of kind `K` (and again when a RayCluster it owns changes)
-/// until `stop`.
+/// until `stop`. A reconcile still running then is dropped: each is a series of whole API
+/// requests that the next run repeats or carries on from the status (a graceful shutdown of
+/// the controller is not waited for: it waits for its first list, which a server stopping
+/// right after its start never finishes).
 pub(crate) async fn run<K, F, Fut>(shared: Shared, stop: CancellationToken, reconcile: F)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -38,12 +41,14 @@ where
 {
     let objects: Api<K> = Api::all(shared.client.clone());
     let clusters: Api<RayCluster> = Api::all(shared.client.clone());
-    Controller::new(objects, watcher::Config::default())
+    let controller = Controller::new(objects, watcher::Config::default())
         .owns(clusters, watcher::Config::default())
-        .graceful_shutdown_on(stop.cancelled_owned())
         .run(reconcile, retry, Arc::new(shared))
-        .for_each(|_| async {})
-        .await;
+        .for_each(|_| async {});
+    tokio::select! {
+        _ = controller => {}
+        _ = stop.cancelled() => {}
+    }
 }
 
 fn retry<K: Resource<DynamicType = ()>>(object: Arc<K>, error: &Error, _: Arc<Shared>) -> Action {

@@ -396,79 +396,137 @@ async fn run<K, V>(
 {
     let mut backoff = BACKOFF.0;
     loop {
-        let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
-        let mut buffer: Option<imbl::OrdMap<Key, Slot<V>>> = None;
-        let (failure, forbidden) = loop {
-            let Some(event) = stream.next().await else {
-                break ("the watch ended".to_string(), false);
-            };
-            match event {
-                Ok(watcher::Event::Init) => buffer = Some(imbl::OrdMap::new()),
-                Ok(watcher::Event::InitApply(guard)) => {
-                    let (key, slot) = slot_of(&shared, guard);
-                    buffer.get_or_insert_default().insert(key, slot);
-                }
-                Ok(watcher::Event::InitDone) => {
-                    let map = buffer.take().unwrap_or_default();
-                    let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
-                    let count = map.len();
-                    current.map = map;
-                    drop(current);
-                    shared.synced.store(true, Ordering::Release);
-                    shared.forbidden.store(false, Ordering::Release);
-                    backoff = BACKOFF.0;
-                    tracing::info!(kind = shared.kind, objects = count, "watch cache synced");
-                }
-                Ok(watcher::Event::Apply(guard)) => {
-                    let (key, slot) = slot_of(&shared, guard);
-                    let resurrects = {
-                        let deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
-                        deleted.iter().any(|(k, uid)| *k == key && *uid == slot.uid)
-                    };
-                    if !resurrects {
-                        let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
-                        upsert(&mut current.map, key, slot);
-                    }
-                }
-                Ok(watcher::Event::Delete(guard)) => {
-                    let (key, slot) = slot_of(&shared, guard);
-                    let mut current = shared.current.write().unwrap_or_else(|e| e.into_inner());
-                    if current
-                        .map
-                        .get(&key)
-                        .is_some_and(|existing| existing.uid == slot.uid)
-                    {
-                        current.map.remove(&key);
-                    }
-                    drop(current);
-                    let mut deleted = shared.deleted.lock().unwrap_or_else(|e| e.into_inner());
-                    deleted.retain(|(k, uid)| !(*k == key && *uid == slot.uid));
-                }
-                Err(error) => break (error.to_string(), is_forbidden(&error)),
-            }
-        };
-        shared.synced.store(false, Ordering::Release);
-        // What the fresh list will settle: deletes whose events this watch did not deliver.
-        shared
-            .deleted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-        if forbidden {
+        let stopped = follow(&shared, api.clone(), config.clone()).await;
+        if stopped.synced {
+            backoff = BACKOFF.0;
+        }
+        shared.unsynced();
+        if stopped.forbidden {
             shared.forbidden.store(true, Ordering::Release);
             tracing::warn!(
                 kind = shared.kind,
-                "watch refused, reading this kind live (grant list and watch to cache it): {failure}"
+                "watch refused, reading this kind live (grant list and watch to cache it): {}",
+                stopped.failure
             );
             backoff = BACKOFF.1;
         } else {
             tracing::warn!(
                 kind = shared.kind,
-                "watch failed, reading live until it is listed again in {backoff:?}: {failure}"
+                "watch failed, reading live until it is listed again in {backoff:?}: {}",
+                stopped.failure
             );
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// How one list-and-watch of a cache ended.
+struct WatchStopped {
+    failure: String,
+    /// The API server refused the list or watch (403).
+    forbidden: bool,
+    /// A complete list arrived before the failure.
+    synced: bool,
+}
+
+/// One list-and-watch of `api` into the cache, until it fails.
+async fn follow<K, V>(
+    shared: &Shared<K, V>,
+    api: Api<DeserializeGuard<K>>,
+    config: watcher::Config,
+) -> WatchStopped
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let mut stream = watcher::watcher(api, config).boxed();
+    let mut buffer: Option<imbl::OrdMap<Key, Slot<V>>> = None;
+    let mut synced = false;
+    loop {
+        let event = match stream.next().await {
+            Some(Ok(event)) => event,
+            Some(Err(error)) => {
+                return WatchStopped {
+                    failure: error.to_string(),
+                    forbidden: is_forbidden(&error),
+                    synced,
+                };
+            }
+            None => {
+                return WatchStopped {
+                    failure: "the watch ended".to_string(),
+                    forbidden: false,
+                    synced,
+                };
+            }
+        };
+        match event {
+            watcher::Event::Init => buffer = Some(imbl::OrdMap::new()),
+            watcher::Event::InitApply(guard) => {
+                let (key, slot) = slot_of(shared, guard);
+                buffer.get_or_insert_default().insert(key, slot);
+            }
+            watcher::Event::InitDone => {
+                shared.listed(buffer.take().unwrap_or_default());
+                synced = true;
+            }
+            watcher::Event::Apply(guard) => {
+                let (key, slot) = slot_of(shared, guard);
+                shared.applied(key, slot);
+            }
+            watcher::Event::Delete(guard) => {
+                let (key, slot) = slot_of(shared, guard);
+                shared.removed(&key, &slot.uid);
+            }
+        }
+    }
+}
+
+impl<K, V> Shared<K, V> {
+    /// A complete list arrived: it replaces the objects, and the cache answers.
+    fn listed(&self, map: imbl::OrdMap<Key, Slot<V>>) {
+        let count = map.len();
+        self.current.write().unwrap_or_else(|e| e.into_inner()).map = map;
+        self.synced.store(true, Ordering::Release);
+        self.forbidden.store(false, Ordering::Release);
+        tracing::info!(kind = self.kind, objects = count, "watch cache synced");
+    }
+
+    /// The watch reports an object: kept, unless it is one this server deleted.
+    fn applied(&self, key: Key, slot: Slot<V>) {
+        let resurrects = {
+            let deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+            deleted.iter().any(|(k, uid)| *k == key && *uid == slot.uid)
+        };
+        if !resurrects {
+            let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+            upsert(&mut current.map, key, slot);
+        }
+    }
+
+    /// The watch reports the object `key` with `uid` deleted.
+    fn removed(&self, key: &Key, uid: &str) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current
+            .map
+            .get(key)
+            .is_some_and(|existing| existing.uid == uid)
+        {
+            current.map.remove(key);
+        }
+        drop(current);
+        let mut deleted = self.deleted.lock().unwrap_or_else(|e| e.into_inner());
+        deleted.retain(|(k, kept)| !(k == key && kept == uid));
+    }
+
+    /// The watch failed: the cache stops answering until the next complete list, which also
+    /// settles the deletes whose events this watch did not deliver.
+    fn unsynced(&self) {
+        self.synced.store(false, Ordering::Release);
+        self.deleted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 

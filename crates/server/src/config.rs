@@ -192,7 +192,7 @@ pub struct Config {
     /// Embedded backend only: RayClusters run as local Ray processes started with this `ray`
     /// executable (a path, or a name looked up on `PATH`); `off` turns that off. Unset: `ray`
     /// on `PATH` when there is one; else clusters stay pending, their status saying how to
-    /// install Ray (`pip install "ray[default]"`).
+    /// install Ray (`pip install "ray[default,serve]"`).
     #[arg(long = "local-ray", env = "KUBERAY_APISERVER_LOCAL_RAY")]
     pub local_ray: Option<String>,
 

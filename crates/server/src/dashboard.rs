@@ -203,6 +203,11 @@ impl Dashboards {
     }
 }
 
+/// The text of a job the dashboard does not know.
+fn not_on_cluster(id: &str) -> String {
+    format!("Job {id} does not exist on the cluster")
+}
+
 /// One answer of a dashboard.
 struct Reply {
     status: StatusCode,
@@ -220,6 +225,22 @@ impl Reply {
 
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The refusals of a call about one job: 404 is NOT_FOUND with `missing`, 400 is
+    /// INVALID_ARGUMENT with what `invalid` makes of the reply; other answers pass.
+    fn refusal(
+        &self,
+        missing: impl FnOnce() -> String,
+        invalid: impl FnOnce(&Self) -> String,
+    ) -> Result<(), ApiError> {
+        match self.status {
+            StatusCode::NOT_FOUND => Err(ApiError::with_code(Code::NotFound, missing())),
+            StatusCode::BAD_REQUEST => {
+                Err(ApiError::with_code(Code::InvalidArgument, invalid(self)))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn json<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, serde_json::Error> {
@@ -286,19 +307,13 @@ impl Dashboard {
     /// `GET /api/jobs/<id>`.
     pub async fn job_info(&self, id: &str) -> Result<JobInfo, ApiError> {
         let reply = self.call(Method::GET, &segment(id), None).await?;
-        match reply.status {
-            StatusCode::NOT_FOUND => Err(ApiError::with_code(
-                Code::NotFound,
-                format!("Job {id} does not exist on the cluster"),
-            )),
-            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
-                Code::InvalidArgument,
-                format!("GetJobInfo fail: {}", reply.text()),
-            )),
-            _ => reply
-                .json()
-                .map_err(|_| ApiError::plain(format!("GetJobInfo fail: {}", reply.text()))),
-        }
+        reply.refusal(
+            || not_on_cluster(id),
+            |reply| format!("GetJobInfo fail: {}", reply.text()),
+        )?;
+        reply
+            .json()
+            .map_err(|_| ApiError::plain(format!("GetJobInfo fail: {}", reply.text())))
     }
 
     /// `GET /api/jobs/<id>/logs`: the whole log.
@@ -306,20 +321,14 @@ impl Dashboard {
         let reply = self
             .call(Method::GET, &format!("{}/logs", segment(id)), None)
             .await?;
-        match reply.status {
-            StatusCode::NOT_FOUND => Err(ApiError::with_code(
-                Code::NotFound,
-                format!("JobSubmission.RayJob \"{id}\" not found"),
-            )),
-            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
-                Code::InvalidArgument,
-                format!("GetJobLog fail: {}", reply.text()),
-            )),
-            _ => reply
-                .json::<LogsReply>()
-                .map(|r| r.logs.unwrap_or_default())
-                .map_err(|_| ApiError::plain(format!("GetJobLog fail: {}", reply.text()))),
-        }
+        reply.refusal(
+            || format!("JobSubmission.RayJob \"{id}\" not found"),
+            |reply| format!("GetJobLog fail: {}", reply.text()),
+        )?;
+        reply
+            .json::<LogsReply>()
+            .map(|r| r.logs.unwrap_or_default())
+            .map_err(|_| ApiError::plain(format!("GetJobLog fail: {}", reply.text())))
     }
 
     /// `GET /api/jobs/`: every job the dashboard knows, in its order; none on a 404.
@@ -343,21 +352,10 @@ impl Dashboard {
         let reply = self
             .call(Method::POST, &format!("{}/stop", segment(id)), None)
             .await?;
-        match reply.status {
-            StatusCode::NOT_FOUND => {
-                return Err(ApiError::with_code(
-                    Code::NotFound,
-                    format!("Job {id} does not exist on the cluster"),
-                ));
-            }
-            StatusCode::BAD_REQUEST => {
-                return Err(ApiError::with_code(
-                    Code::InvalidArgument,
-                    format!("StopJob fail: {} {}", reply.status_line(), reply.text()),
-                ));
-            }
-            _ => {}
-        }
+        reply.refusal(
+            || not_on_cluster(id),
+            |reply| format!("StopJob fail: {} {}", reply.status_line(), reply.text()),
+        )?;
         let stopped = reply
             .json::<StopReply>()
             .map_err(|error| ApiError::plain(error.to_string()))?
@@ -378,17 +376,10 @@ impl Dashboard {
     /// `DELETE /api/jobs/<id>`: other answers than 404 and 400 are ignored, like the Go server.
     pub async fn delete_job(&self, id: &str) -> Result<(), ApiError> {
         let reply = self.call(Method::DELETE, &segment(id), None).await?;
-        match reply.status {
-            StatusCode::NOT_FOUND => Err(ApiError::with_code(
-                Code::NotFound,
-                format!("Job {id} does not exist on the cluster"),
-            )),
-            StatusCode::BAD_REQUEST => Err(ApiError::with_code(
-                Code::InvalidArgument,
-                format!("DeleteJob fail: {} {}", reply.status_line(), reply.text()),
-            )),
-            _ => Ok(()),
-        }
+        reply.refusal(
+            || not_on_cluster(id),
+            |reply| format!("DeleteJob fail: {} {}", reply.status_line(), reply.text()),
+        )
     }
 
     /// One call, `path` relative to `/api/jobs/`, bounded by the dashboard timeout. A refusal

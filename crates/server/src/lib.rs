@@ -119,16 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if let Some(policy) = &security.policy {
         policy.clone().watch(stop.clone());
     }
-    let caches = config.watch_cache.then(|| {
-        Arc::new(cache::Caches::start(
-            &backend.client,
-            &config.namespace_scope(),
-            &stop,
-        ))
-    });
-    if caches.is_none() {
-        tracing::info!("watch caches off (--watch-cache=false): every read is a Kubernetes call");
-    }
+    let caches = start_caches(&config, &backend, &stop);
     let shutting_down = Arc::new(AtomicBool::new(false));
     let api = Api::build(
         &config,
@@ -184,6 +175,25 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// The watch caches until `stop`, unless `--watch-cache=false`.
+fn start_caches(
+    config: &Config,
+    backend: &backend::Backend,
+    stop: &CancellationToken,
+) -> Option<Arc<cache::Caches>> {
+    let caches = config.watch_cache.then(|| {
+        Arc::new(cache::Caches::start(
+            &backend.client,
+            &config.namespace_scope(),
+            stop,
+        ))
+    });
+    if caches.is_none() {
+        tracing::info!("watch caches off (--watch-cache=false): every read is a Kubernetes call");
+    }
+    caches
+}
+
 /// The local Ray runtime on the embedded backend (`--local-ray`); `None` on Kubernetes, where
 /// the KubeRay operator runs clusters.
 fn local_ray_runtime(
@@ -225,21 +235,10 @@ impl Api {
             authorizer: access,
             ..
         } = security;
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::register(&mut registry));
-        for (service, method) in rpcs::RPCS {
-            metrics.initialize(service, method);
-        }
+        let (registry, metrics) = register_metrics();
         let call_policy =
             CallPolicy::new(metrics.clone(), config.grpc_timeout).with_access(access.clone());
-        let local_dashboards = local_ray
-            .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
-            .map(|_| backend.client.clone());
-        let dashboards = dashboard::Dashboards::from_config(
-            config,
-            backend.kubernetes.as_ref(),
-            local_dashboards,
-        )?;
+        let dashboards = dashboards(config, backend, local_ray)?;
         let scope = config.namespace_scope();
         if let Some(namespace) = scope.served() {
             tracing::info!("serving namespace {namespace} only (--namespace)");
@@ -247,7 +246,7 @@ impl Api {
         let io = services::KubeIo::new(
             backend.client.clone(),
             caches.clone(),
-            services::LeftOut::new(metrics.clone()),
+            services::LeftOut::new(metrics),
         );
         let services = Services::new(io.clone(), dashboards, scope.clone());
         let v2 = config.enable_api_server_v2.then(|| {
@@ -265,41 +264,87 @@ impl Api {
             call_policy.clone(),
             config.http_max_body_bytes,
         );
-        let (grpc_routes, health) = grpc::router(
-            grpc::GrpcApi::new(services, call_policy),
-            config.grpc_max_receive_bytes as usize,
-        )?;
-        for name in SERVED_SERVICES.into_iter().chain([""]) {
-            health
-                .set_service_status(name, ServingStatus::Serving)
-                .await;
-        }
-        let http_router = http::router(
-            http::HttpState {
-                registry: Arc::new(registry),
-                shutting_down,
-                readiness: Arc::new(readiness::Readiness::new(backend.client.clone(), caches)),
-                local_swagger_path: config.local_swagger_path.clone(),
-                token_required: auth.is_some(),
-            },
-            gateway,
-            v2,
-            Some(config.cors_allow_origin.as_str()),
-            auth.clone(),
-            config.auth_metrics,
-        );
+        let (grpc_routes, health) = serving_grpc_routes(config, services, call_policy).await?;
+        let state = http::HttpState {
+            registry: Arc::new(registry),
+            shutting_down,
+            readiness: Arc::new(readiness::Readiness::new(backend.client.clone(), caches)),
+            local_swagger_path: config.local_swagger_path.clone(),
+            token_required: auth.is_some(),
+        };
+        let http = http_service(config, state, gateway, v2, auth.clone());
         Ok(Self {
             grpc: grpc::service(grpc_routes, config.grpc_timeout, auth),
-            // Every request body must arrive within the call deadline.
-            http: listen::body_deadline(
-                BoxCloneSyncService::new(http_router),
-                config.grpc_timeout,
-                |_| false,
-                http::body_timeout,
-            ),
+            http,
             health,
         })
     }
+}
+
+/// The metrics registry, with the series of every RPC present from the start.
+fn register_metrics() -> (prometheus_client::registry::Registry, Arc<Metrics>) {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    for (service, method) in rpcs::RPCS {
+        metrics.initialize(service, method);
+    }
+    (registry, metrics)
+}
+
+/// How the Ray dashboards are reached; with the local Ray runtime, through the backend's client.
+fn dashboards(
+    config: &Config,
+    backend: &backend::Backend,
+    local_ray: Option<&kuberay_local_ray::Ray>,
+) -> anyhow::Result<dashboard::Dashboards> {
+    let local_dashboards = local_ray
+        .filter(|ray| **ray != kuberay_local_ray::Ray::Off)
+        .map(|_| backend.client.clone());
+    dashboard::Dashboards::from_config(config, backend.kubernetes.as_ref(), local_dashboards)
+}
+
+/// The gRPC routes of the services, and their health reporter with every served service (and
+/// the server, `""`) SERVING.
+async fn serving_grpc_routes(
+    config: &Config,
+    services: Services,
+    call_policy: CallPolicy,
+) -> anyhow::Result<(tonic::service::Routes, tonic_health::server::HealthReporter)> {
+    let (routes, health) = grpc::router(
+        grpc::GrpcApi::new(services, call_policy),
+        config.grpc_max_receive_bytes as usize,
+    )?;
+    for name in SERVED_SERVICES.into_iter().chain([""]) {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    Ok((routes, health))
+}
+
+/// The HTTP router as the HTTP port serves it: every request body must arrive within the call
+/// deadline.
+fn http_service(
+    config: &Config,
+    state: http::HttpState,
+    gateway: http::Gateway,
+    v2: Option<v2::V2>,
+    auth: Option<auth::Authenticator>,
+) -> listen::HttpService {
+    let router = http::router(
+        state,
+        gateway,
+        v2,
+        Some(config.cors_allow_origin.as_str()),
+        auth,
+        config.auth_metrics,
+    );
+    listen::body_deadline(
+        BoxCloneSyncService::new(router),
+        config.grpc_timeout,
+        |_| false,
+        http::body_timeout,
+    )
 }
 
 /// Binds the gRPC and HTTP ports for their services, with TLS when configured (its files then

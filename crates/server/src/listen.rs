@@ -55,7 +55,7 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -162,86 +162,27 @@ pub async fn serve(
     tls: Option<Acceptor>,
     stop: CancellationToken,
 ) -> anyhow::Result<()> {
-    let builder = builder(&limits, http2_only);
+    let port = Port {
+        name,
+        builder: builder(&limits, http2_only),
+        service,
+        limits,
+        http2_only,
+    };
     let table = Arc::new(Table::new(limits.max_connections));
     let mut warned_full = false;
     loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of descriptors (EMFILE/ENFILE) or a connection reset before it was
-                    // accepted: wait a little instead of spinning.
-                    tracing::debug!("{name}: accept failed: {error}");
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
-                    }
-                }
-            },
+        let Some(stream) = accept(name, &listener, &stop).await else {
+            break;
         };
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!("{name}: setting TCP_NODELAY: {error}");
-        }
-        let admitted = loop {
-            if let Some(admitted) = table.admit(name) {
-                break Some(admitted);
-            }
-            if !warned_full {
-                tracing::warn!(
-                    "{name}: {} connections and {} reserve connections busy; new connections wait",
-                    table.limit,
-                    table.reserve_limit
-                );
-                warned_full = true;
-            }
-            tokio::select! {
-                _ = stop.cancelled() => break None,
-                _ = table.changed.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+        let Some(conn) = wait_for_slot(name, &table, &mut warned_full, &stop).await else {
+            break;
         };
-        let Some(conn) = admitted else { break };
-        if !conn.reserve {
-            warned_full = false;
-        }
-        let table = table.clone();
-        let builder = builder.clone();
-        let service = service.clone();
-        let stop = stop.clone();
-        let tls = tls.clone();
+        let (port, table, tls, stop) = (port.clone(), table.clone(), tls.clone(), stop.clone());
         tokio::spawn(async move {
             match tls {
-                None => {
-                    run_connection(
-                        name, stream, None, builder, service, &conn, &limits, http2_only, &stop,
-                    )
-                    .await
-                }
-                // The handshake counts as the start of the first request: it must end within
-                // the header read timeout.
-                Some(tls) => {
-                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
-                    let handshake = acceptor.accept(stream);
-                    tokio::select! {
-                        outcome = tokio::time::timeout(limits.header_read_timeout, handshake) => {
-                            match outcome {
-                                Ok(Ok(stream)) => {
-                                    let client = ClientCertificate::of(stream.get_ref().1.peer_certificates());
-                                    run_connection(
-                                        name, stream, client, builder, service, &conn, &limits, http2_only, &stop,
-                                    )
-                                    .await
-                                }
-                                Ok(Err(error)) => tracing::debug!("{name}: TLS handshake failed: {error}"),
-                                Err(_) => tracing::debug!("{name}: TLS handshake timed out"),
-                            }
-                        }
-                        () = conn.evict.cancelled() => {}
-                        () = stop.cancelled() => {}
-                    }
-                }
+                None => run_connection(&port, stream, None, &conn, &stop).await,
+                Some(tls) => run_tls_connection(&port, stream, &tls, &conn, &stop).await,
             }
             table.release(&conn);
         });
@@ -251,6 +192,105 @@ pub async fn serve(
         table.changed.notified().await;
     }
     Ok(())
+}
+
+/// What every connection of a port is served with.
+#[derive(Clone)]
+struct Port {
+    name: &'static str,
+    builder: Builder<TokioExecutor>,
+    service: HttpService,
+    limits: Limits,
+    http2_only: bool,
+}
+
+/// The next connection of `listener`, with `TCP_NODELAY` set; `None` once `stop` is cancelled.
+async fn accept(
+    name: &'static str,
+    listener: &TcpListener,
+    stop: &CancellationToken,
+) -> Option<TcpStream> {
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors (EMFILE/ENFILE) or a connection reset before it was
+                    // accepted: wait a little instead of spinning.
+                    tracing::debug!("{name}: accept failed: {error}");
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                    }
+                }
+            },
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!("{name}: setting TCP_NODELAY: {error}");
+        }
+        return Some(stream);
+    }
+}
+
+/// A slot of `table` for a new connection, waiting while every slot and the reserve are busy
+/// (warned once per such stretch, `warned_full`); `None` once `stop` is cancelled.
+async fn wait_for_slot(
+    name: &'static str,
+    table: &Table,
+    warned_full: &mut bool,
+    stop: &CancellationToken,
+) -> Option<Arc<Conn>> {
+    let conn = loop {
+        if let Some(admitted) = table.admit(name) {
+            break admitted;
+        }
+        if !*warned_full {
+            tracing::warn!(
+                "{name}: {} connections and {} reserve connections busy; new connections wait",
+                table.limit,
+                table.reserve_limit
+            );
+            *warned_full = true;
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = table.changed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    if !conn.reserve {
+        *warned_full = false;
+    }
+    Some(conn)
+}
+
+/// Serves a connection of a TLS port. The handshake counts as the start of the first request:
+/// it must end within the header read timeout.
+async fn run_tls_connection(
+    port: &Port,
+    stream: TcpStream,
+    tls: &Acceptor,
+    conn: &Arc<Conn>,
+    stop: &CancellationToken,
+) {
+    let name = port.name;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let handshake = acceptor.accept(stream);
+    tokio::select! {
+        outcome = tokio::time::timeout(port.limits.header_read_timeout, handshake) => {
+            match outcome {
+                Ok(Ok(stream)) => {
+                    let client = ClientCertificate::of(stream.get_ref().1.peer_certificates());
+                    run_connection(port, stream, client, conn, stop).await
+                }
+                Ok(Err(error)) => tracing::debug!("{name}: TLS handshake failed: {error}"),
+                Err(_) => tracing::debug!("{name}: TLS handshake timed out"),
+            }
+        }
+        () = conn.evict.cancelled() => {}
+        () = stop.cancelled() => {}
+    }
 }
 
 fn builder(limits: &Limits, http2_only: bool) -> Builder<TokioExecutor> {
@@ -291,18 +331,13 @@ fn earliest(
     }
 }
 
-/// Serves one connection of the port `name` and enforces its deadlines. `client`, the
-/// connection's verified client certificate, goes with each of its requests.
-#[allow(clippy::too_many_arguments)]
+/// Serves one connection of `port` and enforces its deadlines. `client`, the connection's
+/// verified client certificate, goes with each of its requests.
 async fn run_connection<S>(
-    name: &'static str,
+    port: &Port,
     stream: S,
     client: Option<ClientCertificate>,
-    builder: Builder<TokioExecutor>,
-    service: HttpService,
     conn: &Arc<Conn>,
-    limits: &Limits,
-    http2_only: bool,
     stop: &CancellationToken,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -310,49 +345,36 @@ async fn run_connection<S>(
     let accepted = Instant::now();
     let first_request_deadline = if conn.reserve {
         Some(accepted + RESERVE_FIRST_REQUEST)
-    } else if !http2_only {
-        Some(accepted + limits.header_read_timeout)
+    } else if !port.http2_only {
+        Some(accepted + port.limits.header_read_timeout)
     } else {
         None
     };
-    let connection = builder.serve_connection(
+    let connection = port.builder.serve_connection(
         TokioIo::new(stream),
         ConnService {
-            port: name,
-            inner: service,
+            port: port.name,
+            inner: port.service.clone(),
             conn: conn.clone(),
             client,
         },
     );
     tokio::pin!(connection);
-    let mut graceful = false;
-    let mut force_at: Option<Instant> = None;
+    let mut watchdog = Watchdog {
+        first_request_deadline,
+        idle_timeout: port.limits.idle_timeout,
+        graceful: false,
+        force_at: None,
+    };
     loop {
         let in_flight = conn.in_flight.load(Ordering::SeqCst);
         let started = conn.started.load(Ordering::SeqCst);
-        if conn.reserve && started > 0 && !graceful {
+        if conn.reserve && started > 0 && !watchdog.graceful {
             // One request per reserve connection.
             connection.as_mut().graceful_shutdown();
-            graceful = true;
+            watchdog.graceful = true;
         }
-        let mut wake = None;
-        if started == 0
-            && let Some(deadline) = first_request_deadline
-        {
-            wake = earliest(wake, deadline, Action::Close);
-        }
-        if in_flight == 0 {
-            if !graceful {
-                wake = earliest(
-                    wake,
-                    conn.idle_since() + limits.idle_timeout,
-                    Action::Graceful,
-                );
-            }
-            if let Some(at) = force_at {
-                wake = earliest(wake, at, Action::Close);
-            }
-        }
+        let wake = watchdog.next_wake(conn, in_flight, started);
         let sleep = tokio::time::sleep_until(wake.map_or(accepted, |(at, _)| at));
         tokio::select! {
             result = &mut connection => {
@@ -362,20 +384,57 @@ async fn run_connection<S>(
                 return;
             }
             _ = conn.evict.cancelled() => return,
-            _ = stop.cancelled(), if !graceful => {
+            _ = stop.cancelled(), if !watchdog.graceful => {
                 connection.as_mut().graceful_shutdown();
-                graceful = true;
+                watchdog.graceful = true;
             }
             _ = conn.activity.notified() => {}
             _ = sleep, if wake.is_some() => match wake.map(|(_, action)| action) {
                 Some(Action::Close) => return,
                 _ => {
                     connection.as_mut().graceful_shutdown();
-                    graceful = true;
-                    force_at = Some(Instant::now() + IDLE_CLOSE_GRACE);
+                    watchdog.graceful = true;
+                    watchdog.force_at = Some(Instant::now() + IDLE_CLOSE_GRACE);
                 }
             },
         }
+    }
+}
+
+/// The deadlines a connection's watchdog keeps.
+struct Watchdog {
+    /// When the first request must have started (`None`: no such deadline).
+    first_request_deadline: Option<Instant>,
+    idle_timeout: Duration,
+    /// The connection was asked to shut down gracefully.
+    graceful: bool,
+    /// When a connection asked to close for idleness is dropped.
+    force_at: Option<Instant>,
+}
+
+impl Watchdog {
+    /// The next deadline of the connection and what to do then, given its requests in progress
+    /// and started so far; `None`: no deadline now.
+    fn next_wake(&self, conn: &Conn, in_flight: usize, started: u64) -> Option<(Instant, Action)> {
+        let mut wake = None;
+        if started == 0
+            && let Some(deadline) = self.first_request_deadline
+        {
+            wake = earliest(wake, deadline, Action::Close);
+        }
+        if in_flight == 0 {
+            if !self.graceful {
+                wake = earliest(
+                    wake,
+                    conn.idle_since() + self.idle_timeout,
+                    Action::Graceful,
+                );
+            }
+            if let Some(at) = self.force_at {
+                wake = earliest(wake, at, Action::Close);
+            }
+        }
+        wake
     }
 }
 

@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{MethodRouter, any, get};
 use http::{HeaderValue, Method, StatusCode, header};
 use tonic::Code;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -53,22 +53,49 @@ pub fn router(
     auth: Option<Authenticator>,
     protect_metrics: bool,
 ) -> Router {
+    let metrics_route = with_credentials(any(metrics), auth.clone().filter(|_| protect_metrics));
+    // Changing what is logged needs a credential whenever calls do.
+    let log_level_route = with_credentials(get(log_level).put(set_log_level), auth.clone());
+    let api = api_router(gateway, v2, cors_allow_origin, auth);
+    Router::new()
+        .route("/healthz", any(healthz))
+        .route("/readyz", any(readyz))
+        .route("/metrics", metrics_route)
+        .route("/debug/log-level", log_level_route)
+        .merge(swagger_routes())
+        .with_state(state)
+        .merge(api)
+        .layer(middleware::from_fn(canonical_paths))
+        .layer(CatchPanicLayer::custom(|_| {
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Code::Internal,
+                "Internal Server Error",
+            )
+        }))
+}
+
+/// `route`, asking for a credential when `auth` is given (on a V1 path's terms).
+fn with_credentials(
+    route: MethodRouter<HttpState>,
+    auth: Option<Authenticator>,
+) -> MethodRouter<HttpState> {
+    match auth {
+        Some(auth) => route.layer(middleware::from_fn_with_state((auth, false), authenticate)),
+        None => route,
+    }
+}
+
+/// The API calls: V2 paths to the proxy (when enabled), everything else to the V1 gateway;
+/// authenticated when `auth` is given, with CORS when an origin is allowed.
+fn api_router(
+    gateway: Gateway,
+    v2: Option<V2>,
+    cors_allow_origin: Option<&str>,
+    auth: Option<Authenticator>,
+) -> Router {
     let v2_enabled = v2.is_some();
     let with_token = auth.is_some();
-    let metrics_route = match auth.clone().filter(|_| protect_metrics) {
-        Some(auth) => {
-            any(metrics).layer(middleware::from_fn_with_state((auth, false), authenticate))
-        }
-        None => any(metrics),
-    };
-    // Changing what is logged needs a credential whenever calls do.
-    let log_level_route = {
-        let route = get(log_level).put(set_log_level);
-        match auth.clone() {
-            Some(auth) => route.layer(middleware::from_fn_with_state((auth, false), authenticate)),
-            None => route,
-        }
-    };
     let mut api = Router::new().fallback(any(move |request: Request| {
         let gateway = gateway.clone();
         let v2 = v2.clone();
@@ -96,7 +123,11 @@ pub fn router(
             cors::cors,
         ));
     }
+    api
+}
 
+/// `/swagger/` (the API documents) and `/swagger-ui/` (Swagger UI showing them).
+fn swagger_routes() -> Router<HttpState> {
     let swagger_ui = Arc::new(utoipa_swagger_ui::Config::new(
         std::iter::once("/swagger/kuberay_api.swagger.json".to_string()).chain(
             kuberay_api::swagger::FILES
@@ -105,12 +136,7 @@ pub fn router(
                 .map(|(name, _)| format!("/swagger/{name}")),
         ),
     ));
-
     Router::new()
-        .route("/healthz", any(healthz))
-        .route("/readyz", any(readyz))
-        .route("/metrics", metrics_route)
-        .route("/debug/log-level", log_level_route)
         .route("/swagger/{*path}", get(swagger_file))
         .route("/swagger-ui", any(|| async { redirect("/swagger-ui/") }))
         .route(
@@ -124,16 +150,6 @@ pub fn router(
             "/swagger-ui/{*tail}",
             get(move |Path(tail): Path<String>| swagger_ui_file(tail, swagger_ui.clone())),
         )
-        .with_state(state)
-        .merge(api)
-        .layer(middleware::from_fn(canonical_paths))
-        .layer(CatchPanicLayer::custom(|_| {
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Code::Internal,
-                "Internal Server Error",
-            )
-        }))
 }
 
 /// Authenticates an API call, passing the caller on in the request's extensions, or refuses it:

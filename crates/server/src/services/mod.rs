@@ -6,6 +6,7 @@ mod clusters;
 mod compute_templates;
 mod job_submissions;
 mod jobs;
+mod kind;
 mod objects;
 mod ray_services;
 

@@ -528,6 +528,38 @@ impl KubeIo {
         Ok(grouped)
     }
 
+    /// The events about one object of `kind`, in list order; a failure is logged and answers
+    /// none (as the Go server does).
+    pub async fn object_events(&self, namespace: &str, kind: &str, name: &str) -> Vec<Event> {
+        match self.events(Some(namespace), kind, Some(name)).await {
+            Ok(mut grouped) => grouped
+                .remove(&(namespace.to_string(), name.to_string()))
+                .unwrap_or_default(),
+            Err(error) => {
+                tracing::warn!(
+                    "listing events of {kind} {namespace}/{name} failed: {}",
+                    kube_text(&error)
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// [`Self::events`] about objects of `kind` in one namespace or all; a failure is logged and
+    /// answers none.
+    pub async fn kind_events(
+        &self,
+        namespace: Option<&str>,
+        kind: &str,
+    ) -> BTreeMap<(String, String), Vec<Event>> {
+        self.events(namespace, kind, None)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!("listing {kind} events failed: {}", kube_text(&error));
+                BTreeMap::new()
+            })
+    }
+
     /// The ConfigMap `name` of `namespace`: a compute template from the cache, anything else
     /// (another ConfigMap of that name, or one the cache has not seen) live.
     pub async fn config_map(

@@ -404,23 +404,9 @@ impl V2 {
         deadline: Option<tokio::time::Instant>,
     ) -> Response {
         let (parts, body) = request.into_parts();
-        let mut body = match Limited::new(body, self.inner.max_body_bytes)
-            .collect()
-            .await
-        {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
-                return plain_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    &format!(
-                        "request body larger than {} bytes",
-                        self.inner.max_body_bytes
-                    ),
-                );
-            }
-            Err(_) => {
-                return plain_error(StatusCode::BAD_REQUEST, "Failed to read request body");
-            }
+        let mut body = match self.read_body(body).await {
+            Ok(body) => body,
+            Err(response) => return response,
         };
         let mut headers = parts.headers;
         strip_connection_headers(&mut headers);
@@ -476,6 +462,27 @@ impl V2 {
         }
         self.forward(parts.method, &target, headers, body, deadline)
             .await
+    }
+
+    /// The whole request body, or the answer for one too large or unreadable.
+    async fn read_body(&self, body: Body) -> Result<Bytes, Response> {
+        match Limited::new(body, self.inner.max_body_bytes)
+            .collect()
+            .await
+        {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "request body larger than {} bytes",
+                    self.inner.max_body_bytes
+                ),
+            )),
+            Err(_) => Err(plain_error(
+                StatusCode::BAD_REQUEST,
+                "Failed to read request body",
+            )),
+        }
     }
 
     /// Applies the compute templates a body names; `None` forwards the original body.
