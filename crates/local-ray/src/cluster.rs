@@ -542,6 +542,10 @@ impl Cluster {
     async fn stop_worker(&mut self, node: NodeProcess) {
         let name = node.name.clone();
         self.stopping.push(tokio::spawn(node.stop()));
+        self.worker_deleted(&name).await;
+    }
+
+    async fn worker_deleted(&self, name: &str) {
         self.event(
             EventType::Normal,
             "DeletedWorkerPod",
@@ -574,15 +578,7 @@ impl Cluster {
             let _ = task.await;
         }
         for name in names {
-            self.event(
-                EventType::Normal,
-                "DeletedWorkerPod",
-                format!(
-                    "Deleted worker Pod {}/{name} (a local process)",
-                    self.namespace
-                ),
-            )
-            .await;
+            self.worker_deleted(&name).await;
         }
         if let Some(head) = self.head.take() {
             let name = head.name.clone();

@@ -191,7 +191,7 @@ struct Step<'a> {
     status: &'a mut RayJobStatus,
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
     async fn advance(&mut self) -> Result<Action, Error> {
         let current = self
             .status
@@ -262,10 +262,7 @@ impl Step<'_> {
                 return Ok(Action::requeue(POLL));
             }
         };
-        self.status.ray_cluster_status = cluster.status.clone();
-        let Some(head) =
-            HeadApi::of(&self.shared.http, &cluster).filter(|_| head_api::is_ready(&cluster))
-        else {
+        let Some(head) = self.ready_head(&cluster) else {
             return Ok(Action::requeue(POLL));
         };
         self.status.dashboard_url = Some(head.address().to_string());
@@ -290,10 +287,7 @@ impl Step<'_> {
             self.status.message = Some("The RayCluster of the job is gone.".into());
             return Ok(Action::requeue(POLL));
         };
-        self.status.ray_cluster_status = cluster.status.clone();
-        let Some(head) =
-            HeadApi::of(&self.shared.http, &cluster).filter(|_| head_api::is_ready(&cluster))
-        else {
+        let Some(head) = self.ready_head(&cluster) else {
             return Ok(Action::requeue(POLL));
         };
         let id = self.status.job_id.clone().unwrap_or_default();
@@ -427,6 +421,13 @@ impl Step<'_> {
             go_time(started)
         ));
         Some(Action::requeue(Duration::from_millis(100)))
+    }
+
+    /// The head of `cluster` once the cluster is ready (its status copied into the job's).
+    fn ready_head(&mut self, cluster: &RayCluster) -> Option<HeadApi<'a>> {
+        self.status.ray_cluster_status = cluster.status.clone();
+        let shared: &'a Shared = self.shared;
+        HeadApi::of(&shared.http, cluster).filter(|_| head_api::is_ready(cluster))
     }
 
     async fn cluster(&self) -> Result<Option<RayCluster>, Error> {

@@ -221,18 +221,20 @@ fn ray_container<'a>(template: &'a PodTemplateSpec, name: &str) -> Option<&'a Co
 
 /// A container resource: the limit, else the request.
 fn container_resource(container: Option<&Container>, name: &str) -> Option<Quantity> {
-    let resources = container?.resources.as_ref()?;
-    let from = |map: Option<
-        &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-    >| {
-        map.and_then(|m| m.get(name))
-            .and_then(|q| Quantity::parse(&q.0).ok())
-    };
-    from(resources.limits.as_ref()).or_else(|| from(resources.requests.as_ref()))
+    container_quantity(container, name, true)
 }
 
 /// A container request (else the limit, which Kubernetes copies into an absent request).
 fn container_request(container: Option<&Container>, name: &str) -> Option<Quantity> {
+    container_quantity(container, name, false)
+}
+
+/// The container's limit of `name` and its request, the limit first when `limit_first`.
+fn container_quantity(
+    container: Option<&Container>,
+    name: &str,
+    limit_first: bool,
+) -> Option<Quantity> {
     let resources = container?.resources.as_ref()?;
     let from = |map: Option<
         &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
@@ -240,7 +242,12 @@ fn container_request(container: Option<&Container>, name: &str) -> Option<Quanti
         map.and_then(|m| m.get(name))
             .and_then(|q| Quantity::parse(&q.0).ok())
     };
-    from(resources.requests.as_ref()).or_else(|| from(resources.limits.as_ref()))
+    let (first, second) = if limit_first {
+        (&resources.limits, &resources.requests)
+    } else {
+        (&resources.requests, &resources.limits)
+    };
+    from(first.as_ref()).or_else(|| from(second.as_ref()))
 }
 
 /// Whole units of a quantity, rounded up (Kubernetes' `Value()`).

@@ -74,25 +74,7 @@ impl NodeProcess {
         launch: Launch,
         exits: mpsc::UnboundedSender<Exited>,
     ) -> NodeProcess {
-        let (state_tx, state) = watch::channel(ProcessState::default());
-        let stop = CancellationToken::new();
-        let marker = launch.marker.clone();
-        let task = tokio::spawn(supervise(
-            name.clone(),
-            launch,
-            None,
-            state_tx,
-            stop.clone(),
-            exits,
-        ));
-        NodeProcess {
-            name,
-            ports,
-            marker,
-            state,
-            stop,
-            task,
-        }
+        NodeProcess::supervised(name, ports, launch, None, exits)
     }
 
     /// Supervises a node that is already running (started by an earlier run of the server,
@@ -105,13 +87,23 @@ impl NodeProcess {
         running: u32,
         exits: mpsc::UnboundedSender<Exited>,
     ) -> NodeProcess {
+        NodeProcess::supervised(name, ports, launch, Some(running), exits)
+    }
+
+    fn supervised(
+        name: String,
+        ports: NodePorts,
+        launch: Launch,
+        running: Option<u32>,
+        exits: mpsc::UnboundedSender<Exited>,
+    ) -> NodeProcess {
         let (state_tx, state) = watch::channel(ProcessState::default());
         let stop = CancellationToken::new();
         let marker = launch.marker.clone();
         let task = tokio::spawn(supervise(
             name.clone(),
             launch,
-            Some(running),
+            running,
             state_tx,
             stop.clone(),
             exits,

@@ -48,10 +48,11 @@ pub(super) fn apply_kind_defaults(
     match (def.group, def.plural) {
         ("", "namespaces") if create => {
             let name = str_at(obj, "/metadata/name").to_string();
-            let meta = obj["metadata"].as_object_mut().expect("checked");
-            let labels = meta.entry("labels").or_insert_with(|| json!({}));
-            if let Some(l) = labels.as_object_mut() {
-                l.insert("kubernetes.io/metadata.name".into(), json!(name));
+            if let Some(meta) = obj["metadata"].as_object_mut() {
+                let labels = meta.entry("labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert("kubernetes.io/metadata.name".into(), json!(name));
+                }
             }
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
@@ -64,7 +65,9 @@ pub(super) fn apply_kind_defaults(
         }
         ("", "endpoints") => default_endpoint_protocols(obj),
         ("", "secrets") => {
-            let map = obj.as_object_mut().expect("object");
+            let Some(map) = obj.as_object_mut() else {
+                return Err(StatusError::internal("the object is not a JSON object"));
+            };
             if map
                 .get("type")
                 .and_then(Value::as_str)

@@ -74,9 +74,7 @@ fn check_namespace(
     path_ns: Option<&str>,
     obj: &mut Value,
 ) -> Result<(), StatusError> {
-    let meta = obj["metadata"]
-        .as_object_mut()
-        .expect("checked by check_type");
+    let meta = metadata_mut(obj)?;
     if !def.namespaced {
         meta.remove("namespace");
         return Ok(());
@@ -120,7 +118,7 @@ pub(super) fn prepare_create(
     if let Some(crd) = crd {
         crd.coerce(&mut obj);
     }
-    let name = fill_name(def, obj["metadata"].as_object_mut().expect("checked"))?;
+    let name = fill_name(def, metadata_mut(&mut obj)?)?;
     // ValidateObjectMeta: the name, labels and annotations (all reported together).
     let generate_name = str_at(&obj, "/metadata/generateName").to_string();
     let mut errs = validation::name_errors(def.name_rule, &generate_name, &name);
@@ -128,7 +126,7 @@ pub(super) fn prepare_create(
         def,
         &mut obj["metadata"],
     )?);
-    let meta = obj["metadata"].as_object_mut().expect("checked");
+    let meta = metadata_mut(&mut obj)?;
     if meta
         .get("resourceVersion")
         .and_then(Value::as_str)
@@ -139,8 +137,11 @@ pub(super) fn prepare_create(
         ));
     }
     set_create_metadata(def, meta);
-    if def.has_status_subresource && def.custom {
-        obj.as_object_mut().expect("object").remove("status");
+    if def.has_status_subresource
+        && def.custom
+        && let Some(map) = obj.as_object_mut()
+    {
+        map.remove("status");
     }
     apply_kind_defaults(def, &mut obj, true)?;
     if let Some(crd) = crd {
@@ -171,7 +172,9 @@ fn fill_name(def: &ResourceDef, meta: &mut Map<String, Value>) -> Result<String,
             "metadata.name",
             "Required value: name or generateName is required",
         );
-        e.details.as_mut().expect("set")["causes"][0]["reason"] = json!("FieldValueRequired");
+        if let Some(details) = e.details.as_mut() {
+            details["causes"][0]["reason"] = json!("FieldValueRequired");
+        }
         return Err(e);
     }
     let name = format!("{gen_name}{}", random_suffix());
@@ -300,7 +303,9 @@ fn merge_status(old: &Value, new: &Value) -> Value {
     match new.get("status") {
         Some(s) => out["status"] = s.clone(),
         None => {
-            out.as_object_mut().expect("object").remove("status");
+            if let Some(map) = out.as_object_mut() {
+                map.remove("status");
+            }
         }
     }
     out
@@ -316,7 +321,7 @@ fn merge_main(
     new: Value,
 ) -> Result<Value, StatusError> {
     let mut out = new;
-    keep_server_fields(def, old, &mut out);
+    keep_server_fields(def, old, &mut out)?;
     apply_kind_defaults(def, &mut out, false)?;
     let old_meta = MetaView::of(old);
     if old_meta.deleting {
@@ -330,16 +335,16 @@ fn merge_main(
 
 /// Copies from `old` into `out` what a main-resource update cannot change: the status
 /// (and a namespace's spec) behind a status subresource, and the server-set metadata.
-fn keep_server_fields(def: &ResourceDef, old: &Value, out: &mut Value) {
+fn keep_server_fields(def: &ResourceDef, old: &Value, out: &mut Value) -> Result<(), StatusError> {
     if def.has_status_subresource {
-        let map = out.as_object_mut().expect("object");
+        let map = object_mut(out)?;
         keep_field(map, old.as_object(), "status");
         if std::ptr::eq(def, resources::namespaces()) {
             keep_field(map, old.as_object(), "spec");
         }
     }
     let old_meta = old["metadata"].as_object();
-    let meta = out["metadata"].as_object_mut().expect("checked");
+    let meta = metadata_mut(out)?;
     for f in [
         "uid",
         "creationTimestamp",
@@ -351,6 +356,21 @@ fn keep_server_fields(def: &ResourceDef, old: &Value, out: &mut Value) {
     }
     meta.remove("selfLink");
     meta.remove("managedFields");
+    Ok(())
+}
+
+/// The object's map (request bodies are checked to be objects before they get here).
+fn object_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, StatusError> {
+    obj.as_object_mut()
+        .ok_or_else(|| StatusError::internal("the object is not a JSON object"))
+}
+
+/// The object's metadata map (checked to be one before it gets here).
+fn metadata_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, StatusError> {
+    object_mut(obj)?
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| StatusError::internal("the object has no metadata"))
 }
 
 /// Sets `to[f]` to `from[f]`, or removes it when `from` has none.
