@@ -596,6 +596,108 @@ async fn jobs_and_services_run_on_local_clusters() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
+    // activeDeadlineSeconds: a job that runs too long fails, and deleting it deletes its cluster.
+    let rayjobs = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayjobs"));
+    let head_only = json!({"headGroupSpec": {"rayStartParams": params,
+        "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0",
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}});
+    let late = json!({
+        "apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": "late", "namespace": ns},
+        "spec": {"entrypoint": "sleep 600", "activeDeadlineSeconds": 5, "rayClusterSpec": head_only},
+    });
+    let (code, body) = call(
+        http.post(&rayjobs)
+            .header("content-type", "application/json")
+            .body(late.to_string()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let failed = poll(
+        &http,
+        &format!("{rayjobs}/late"),
+        "the late job failed",
+        Duration::from_secs(120),
+        |_, j| j["status"]["jobDeploymentStatus"] == "Failed",
+    )
+    .await;
+    let status = &failed["status"];
+    assert_eq!(status["reason"], "DeadlineExceeded", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ActiveDeadlineSeconds: 5")),
+        "{status}"
+    );
+    assert_eq!(status["failed"], 1, "{status}");
+    let late_cluster = status["rayClusterName"]
+        .as_str()
+        .expect("a cluster name")
+        .to_string();
+    let (code, body) = call(http.delete(format!("{rayjobs}/late"))).await;
+    assert_eq!(code, 200, "{body}");
+    poll(
+        &http,
+        &format!("{rayjobs}/late"),
+        "the late job deleted",
+        Duration::from_secs(60),
+        |code, _| code == 404,
+    )
+    .await;
+    poll(
+        &http,
+        &url(&format!(
+            "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{late_cluster}"
+        )),
+        "the late job's cluster deleted",
+        Duration::from_secs(60),
+        |code, _| code == 404,
+    )
+    .await;
+
+    // suspend: a job created suspended makes no cluster; resumed, it runs.
+    let parked = json!({
+        "apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": "parked", "namespace": ns},
+        "spec": {"entrypoint": "echo resumed", "suspend": true, "shutdownAfterJobFinishes": true,
+                 "rayClusterSpec": head_only},
+    });
+    let (code, body) = call(
+        http.post(&rayjobs)
+            .header("content-type", "application/json")
+            .body(parked.to_string()),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let suspended = poll(
+        &http,
+        &format!("{rayjobs}/parked"),
+        "the job suspended",
+        Duration::from_secs(30),
+        |_, j| j["status"]["jobDeploymentStatus"] == "Suspended",
+    )
+    .await;
+    assert!(
+        suspended["status"]["rayClusterName"].is_null(),
+        "{suspended}"
+    );
+    let (code, body) = call(
+        http.patch(format!("{rayjobs}/parked"))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({"spec": {"suspend": false}}).to_string()),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let resumed = poll(
+        &http,
+        &format!("{rayjobs}/parked"),
+        "the resumed job complete",
+        Duration::from_secs(180),
+        |_, j| j["status"]["jobDeploymentStatus"] == "Complete",
+    )
+    .await;
+    assert_eq!(resumed["status"]["jobStatus"], "SUCCEEDED", "{resumed}");
+
     // A RayService: the application deployed from serveConfigV2 answers over HTTP, through the
     // Service the runtime writes and the Kubernetes service proxy.
     let app_dir = tempfile::tempdir().expect("a directory for the application");
