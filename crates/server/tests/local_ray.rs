@@ -503,16 +503,57 @@ async fn jobs_and_services_run_on_local_clusters() {
     let data = tempfile::tempdir().expect("a data directory");
     let mut server = TestServer::start_in(data.path(), &flags).await;
     let ns = server.namespace("localjobs").await;
-    let http = http_client();
-    let url = |path: &str| format!("{}{path}", server.http);
-    let params = json!({"object-store-memory": "80000000"});
+    let s = Scene {
+        http: http_client(),
+        base: server.http.clone(),
+        ns: ns.clone(),
+        params: json!({"object-store-memory": "80000000"}),
+        kube: server.kube(),
+    };
     let (status, body) = call(
-        http.post(url(&format!("/apis/v1/namespaces/{ns}/compute_templates")))
+        s.http
+            .post(s.url(&format!("/apis/v1/namespaces/{ns}/compute_templates")))
             .body(json!({"name": "tiny", "namespace": ns, "cpu": 1, "memory": 1}).to_string()),
     )
     .await;
     assert_eq!(status, 200, "{body}");
 
+    v1_ray_job_runs_and_its_cluster_goes(&s).await;
+    a_job_past_its_deadline_fails(&s).await;
+    a_suspended_job_waits_then_runs(&s).await;
+    a_ray_service_serves_through_the_proxy(&s).await;
+    server.stop().await;
+}
+
+/// What the steps of the jobs and services scenario share.
+struct Scene {
+    http: reqwest::Client,
+    /// The server's HTTP address.
+    base: String,
+    ns: String,
+    /// `rayStartParams` of every node: a small object store.
+    params: Value,
+    kube: kube::Client,
+}
+
+impl Scene {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A head-only `rayClusterSpec` of one CPU.
+    fn head_only(&self) -> Value {
+        json!({"headGroupSpec": {"rayStartParams": self.params,
+            "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0",
+                "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}})
+    }
+}
+
+/// A RayJob through V1: its cluster comes up, the entrypoint runs to SUCCEEDED, and the
+/// cluster is deleted once the job is done.
+async fn v1_ray_job_runs_and_its_cluster_goes(s: &Scene) {
+    let (http, ns, params) = (&s.http, &s.ns, &s.params);
+    let url = |path: &str| s.url(path);
     // A RayJob through V1: its cluster comes up, the entrypoint runs to SUCCEEDED, and the
     // cluster is deleted once the job is done.
     let (status, body) = call(
@@ -521,7 +562,7 @@ async fn jobs_and_services_run_on_local_clusters() {
                 "name": "count", "namespace": ns, "user": "tests",
                 "entrypoint": "python -c \"import ray; ray.init(); print('counted', ray.get(ray.remote(lambda: 42).remote()))\"",
                 "shutdownAfterJobFinishes": true, "ttlSecondsAfterFinished": 1,
-                "clusterSpec": {"headGroupSpec": tiny_group(&params)},
+                "clusterSpec": {"headGroupSpec": tiny_group(params)},
             })
             .to_string(),
         ),
@@ -531,7 +572,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     let job_url = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayjobs/count"));
     let begin = Instant::now();
     let job = poll(
-        &http,
+        http,
         &job_url,
         "the RayJob complete",
         Duration::from_secs(240),
@@ -580,7 +621,7 @@ async fn jobs_and_services_run_on_local_clusters() {
         "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{cluster}"
     ));
     poll(
-        &http,
+        http,
         &cluster_url,
         "the job's cluster deleted",
         Duration::from_secs(90),
@@ -588,19 +629,22 @@ async fn jobs_and_services_run_on_local_clusters() {
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !processes_of(&ns, &cluster, "").is_empty() {
+    while !processes_of(ns, &cluster, "").is_empty() {
         assert!(
             Instant::now() < deadline,
             "processes of the job's cluster left"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
 
+/// `activeDeadlineSeconds`: a job that runs too long fails; deleting it deletes its cluster.
+async fn a_job_past_its_deadline_fails(s: &Scene) {
+    let (http, ns) = (&s.http, &s.ns);
+    let url = |path: &str| s.url(path);
     // activeDeadlineSeconds: a job that runs too long fails, and deleting it deletes its cluster.
     let rayjobs = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayjobs"));
-    let head_only = json!({"headGroupSpec": {"rayStartParams": params,
-        "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.60.0",
-            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}}});
+    let head_only = s.head_only();
     let late = json!({
         "apiVersion": "ray.io/v1", "kind": "RayJob",
         "metadata": {"name": "late", "namespace": ns},
@@ -614,7 +658,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     .await;
     assert_eq!(code, 201, "{body}");
     let failed = poll(
-        &http,
+        http,
         &format!("{rayjobs}/late"),
         "the late job failed",
         Duration::from_secs(120),
@@ -637,7 +681,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     let (code, body) = call(http.delete(format!("{rayjobs}/late"))).await;
     assert_eq!(code, 200, "{body}");
     poll(
-        &http,
+        http,
         &format!("{rayjobs}/late"),
         "the late job deleted",
         Duration::from_secs(60),
@@ -645,7 +689,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     )
     .await;
     poll(
-        &http,
+        http,
         &url(&format!(
             "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{late_cluster}"
         )),
@@ -654,7 +698,14 @@ async fn jobs_and_services_run_on_local_clusters() {
         |code, _| code == 404,
     )
     .await;
+}
 
+/// `suspend`: a job created suspended makes no cluster; resumed, it runs.
+async fn a_suspended_job_waits_then_runs(s: &Scene) {
+    let (http, ns) = (&s.http, &s.ns);
+    let url = |path: &str| s.url(path);
+    let rayjobs = url(&format!("/apis/ray.io/v1/namespaces/{ns}/rayjobs"));
+    let head_only = s.head_only();
     // suspend: a job created suspended makes no cluster; resumed, it runs.
     let parked = json!({
         "apiVersion": "ray.io/v1", "kind": "RayJob",
@@ -670,7 +721,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     .await;
     assert_eq!(code, 201, "{body}");
     let suspended = poll(
-        &http,
+        http,
         &format!("{rayjobs}/parked"),
         "the job suspended",
         Duration::from_secs(30),
@@ -689,7 +740,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     .await;
     assert_eq!(code, 200, "{body}");
     let resumed = poll(
-        &http,
+        http,
         &format!("{rayjobs}/parked"),
         "the resumed job complete",
         Duration::from_secs(180),
@@ -697,7 +748,13 @@ async fn jobs_and_services_run_on_local_clusters() {
     )
     .await;
     assert_eq!(resumed["status"]["jobStatus"], "SUCCEEDED", "{resumed}");
+}
 
+/// A RayService: its application answers through the service proxy, a changed config is
+/// deployed in place, and deleting it leaves nothing behind.
+async fn a_ray_service_serves_through_the_proxy(s: &Scene) {
+    let (http, ns, params) = (&s.http, &s.ns, &s.params);
+    let url = |path: &str| s.url(path);
     // A RayService: the application deployed from serveConfigV2 answers over HTTP, through the
     // Service the runtime writes and the Kubernetes service proxy.
     let app_dir = tempfile::tempdir().expect("a directory for the application");
@@ -728,7 +785,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     assert_eq!(code, 201, "{body}");
     let begin = Instant::now();
     let running = poll(
-        &http,
+        http,
         &format!("{services}/greeter"),
         "the RayService running",
         Duration::from_secs(300),
@@ -765,7 +822,7 @@ async fn jobs_and_services_run_on_local_clusters() {
         "/api/v1/namespaces/{ns}/services/greeter-serve-svc:serve/proxy/"
     ));
     let answer = poll(
-        &http,
+        http,
         &serve_proxy,
         "the application through the proxy",
         Duration::from_secs(60),
@@ -818,7 +875,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     .await;
     assert_eq!(code, 200, "{body}");
     poll(
-        &http,
+        http,
         &serve_proxy,
         "the new greeting",
         Duration::from_secs(120),
@@ -835,7 +892,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     let (code, body) = call(http.delete(format!("{services}/greeter"))).await;
     assert_eq!(code, 200, "{body}");
     poll(
-        &http,
+        http,
         &format!("{services}/greeter"),
         "the RayService deleted",
         Duration::from_secs(90),
@@ -843,7 +900,7 @@ async fn jobs_and_services_run_on_local_clusters() {
     )
     .await;
     poll(
-        &http,
+        http,
         &url(&format!(
             "/apis/ray.io/v1/namespaces/{ns}/rayclusters/{service_cluster}"
         )),
@@ -853,9 +910,9 @@ async fn jobs_and_services_run_on_local_clusters() {
     )
     .await;
     let services_api: kube::Api<k8s_openapi::api::core::v1::Service> =
-        kube::Api::namespaced(server.kube(), &ns);
+        kube::Api::namespaced(s.kube.clone(), ns);
     let endpoints_api: kube::Api<k8s_openapi::api::core::v1::Endpoints> =
-        kube::Api::namespaced(server.kube(), &ns);
+        kube::Api::namespaced(s.kube.clone(), ns);
     for name in [
         "greeter-serve-svc".to_string(),
         "greeter-head-svc".to_string(),
@@ -873,14 +930,13 @@ async fn jobs_and_services_run_on_local_clusters() {
         assert!(endpoints.is_none(), "Endpoints {name} left: {endpoints:?}");
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !processes_of(&ns, &service_cluster, "").is_empty() {
+    while !processes_of(ns, &service_cluster, "").is_empty() {
         assert!(
             Instant::now() < deadline,
             "processes of the service's cluster left"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    server.stop().await;
 }
 
 /// The `ray start --block` processes (one per node) of `namespace`/`cluster`.
