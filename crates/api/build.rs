@@ -54,17 +54,49 @@ fn main() -> Result<(), BoxError> {
     println!("cargo:rerun-if-changed={}", proto_root.display());
 
     // 1. Parse.
-    let mut compiler = protox::Compiler::new([&proto_root, &third_party])?;
+    let (encoded, pool) = parse_protos(&proto_root, &third_party, &out_dir)?;
+
+    // 2. Messages and gRPC services.
+    generate_messages_and_services(&encoded)?;
+
+    // 3. JSON mapping.
+    generate_json_mapping(&encoded)?;
+
+    // 4. Routes.
+    let http_ext = extension(&pool, "google.api.http")?;
+    let behavior_ext = extension(&pool, "google.api.field_behavior")?;
+    let files = api_files(&pool)?;
+    let routes = write_routes(&files, &http_ext, &out_dir)?;
+
+    // 5. Swagger.
+    write_swagger(&files, &routes, &behavior_ext, &out_dir)?;
+
+    Ok(())
+}
+
+/// Parses `PROTO_FILES` (and their imports) and writes the encoded descriptor set to
+/// `OUT_DIR/kuberay_descriptor_set.bin` for gRPC reflection. Returns the encoded set and the
+/// descriptor pool.
+fn parse_protos(
+    proto_root: &Path,
+    third_party: &Path,
+    out_dir: &Path,
+) -> Result<(Vec<u8>, DescriptorPool), BoxError> {
+    let mut compiler = protox::Compiler::new([proto_root, third_party])?;
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(PROTO_FILES)?;
     // Unlike `file_descriptor_set()`, this keeps extension options (google.api.http, ...).
     let encoded = compiler.encode_file_descriptor_set();
     let pool = compiler.descriptor_pool();
     fs::write(out_dir.join("kuberay_descriptor_set.bin"), &encoded)?;
+    Ok((encoded, pool))
+}
 
-    // 2. Messages and gRPC services. The well-known types come from `pbjson-types` (prost still
-    //    needs their descriptors to analyse the messages that use them).
-    let fds = prost_types::FileDescriptorSet::decode(encoded.as_slice())?;
+/// Generates the prost messages and the tonic gRPC server and client modules into `OUT_DIR`.
+/// The well-known types come from `pbjson-types` (prost still needs their descriptors to
+/// analyse the messages that use them).
+fn generate_messages_and_services(encoded: &[u8]) -> Result<(), BoxError> {
+    let fds = prost_types::FileDescriptorSet::decode(encoded)?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
@@ -75,46 +107,69 @@ fn main() -> Result<(), BoxError> {
         .extern_path(".google.protobuf.Timestamp", "crate::Timestamp")
         .btree_map(".")
         .compile_fds(fds)?;
+    Ok(())
+}
 
-    // 3. JSON mapping.
+/// Generates the serde (proto3 JSON) implementations of the `proto` package's messages into
+/// `OUT_DIR`.
+fn generate_json_mapping(encoded: &[u8]) -> Result<(), BoxError> {
     pbjson_build::Builder::new()
-        .register_descriptors(&encoded)?
+        .register_descriptors(encoded)?
         .use_integers_for_enums()
         .ignore_unknown_fields()
         .ignore_unknown_enum_variants()
         .btree_map(["."])
         .build(&[".proto"])?;
+    Ok(())
+}
 
-    // 4. Routes.
-    let http_ext = extension(&pool, "google.api.http")?;
-    let behavior_ext = extension(&pool, "google.api.field_behavior")?;
-    let files: Vec<FileDescriptor> = PROTO_FILES
+/// The descriptors of `PROTO_FILES`, in that order.
+fn api_files(pool: &DescriptorPool) -> Result<Vec<FileDescriptor>, BoxError> {
+    PROTO_FILES
         .iter()
         .map(|name| {
             pool.get_file_by_name(name)
                 .ok_or_else(|| format!("{name} missing from the descriptor pool").into())
         })
-        .collect::<Result<_, BoxError>>()?;
+        .collect()
+}
+
+/// Collects the checked `google.api.http` route of every method of `files` (in declaration
+/// order), writes them to `OUT_DIR/routes.rs` and returns them.
+fn write_routes(
+    files: &[FileDescriptor],
+    http_ext: &ExtensionDescriptor,
+    out_dir: &Path,
+) -> Result<Vec<Route>, BoxError> {
     let mut routes = Vec::new();
-    for file in &files {
+    for file in files {
         for service in file.services() {
             for method in service.methods() {
-                let route = http_route(&method, &http_ext)?;
+                let route = http_route(&method, http_ext)?;
                 check_route(&method, &route)?;
                 routes.push(route);
             }
         }
     }
     fs::write(out_dir.join("routes.rs"), render_routes(&routes))?;
+    Ok(routes)
+}
 
-    // 5. Swagger.
+/// Writes one Swagger document per file of `files` and a merged one to `OUT_DIR/swagger/`,
+/// and their index (`FILES`) to `OUT_DIR/swagger.rs`.
+fn write_swagger(
+    files: &[FileDescriptor],
+    routes: &[Route],
+    behavior_ext: &ExtensionDescriptor,
+    out_dir: &Path,
+) -> Result<(), BoxError> {
     let swagger_dir = out_dir.join("swagger");
     fs::create_dir_all(&swagger_dir)?;
-    let docs = Docs::new(&files, &behavior_ext);
+    let docs = Docs::new(files, behavior_ext);
     let mut merged = SwaggerDoc::default();
     let mut names = Vec::new();
-    for file in &files {
-        let doc = docs.file_document(file, &routes);
+    for file in files {
+        let doc = docs.file_document(file, routes);
         let stem = file.name().trim_end_matches(".proto");
         let name = format!("{stem}.swagger.json");
         write_json(&swagger_dir.join(&name), &doc.render(file.name()))?;
@@ -128,7 +183,6 @@ fn main() -> Result<(), BoxError> {
     )?;
     names.push(merged_name);
     fs::write(out_dir.join("swagger.rs"), render_swagger_index(&names))?;
-
     Ok(())
 }
 
@@ -414,13 +468,14 @@ impl Docs {
         doc
     }
 
+    /// The Swagger operation of `method`, served at `route`; the messages and enums its schemas
+    /// refer to are pushed to `queue`.
     fn operation(
         &self,
         method: &MethodDescriptor,
         route: &Route,
         queue: &mut VecDeque<DefType>,
     ) -> Json {
-        let input = method.input();
         let service = method.parent_service();
         let mut op = Map::new();
         if let Some(summary) = self.comment(&method.parent_file(), method.path()) {
@@ -430,92 +485,134 @@ impl Docs {
             "operationId".into(),
             json!(format!("{}_{}", service.name(), method.name())),
         );
-        op.insert(
-            "responses".into(),
-            json!({
-                "200": {
-                    "description": "A successful response.",
-                    "schema": self.message_schema(&method.output(), queue),
-                },
-                "default": {
-                    "description": "An unexpected error response.",
-                    "schema": {"$ref": "#/definitions/googlerpcStatus"},
-                },
-            }),
-        );
-
-        let mut params = Vec::new();
-        let path_vars = route.path_vars();
-        for var in &path_vars {
-            let Some(field) = input.get_field_by_name(var) else {
-                continue;
-            };
-            let mut p = Map::new();
-            p.insert("name".into(), json!(var));
-            if let Some(d) = self.comment(&field.parent_file(), field.path()) {
-                p.insert("description".into(), json!(d));
-            }
-            p.insert("in".into(), json!("path"));
-            p.insert("required".into(), json!(true));
-            p.extend(scalar_param_type(&field));
-            params.push(Json::Object(p));
-        }
-        match route.body.as_deref() {
-            Some("*") => {
-                params.push(json!({
-                    "name": "body",
-                    "in": "body",
-                    "required": true,
-                    "schema": self.message_schema(&input, queue),
-                }));
-            }
-            Some(body) => {
-                if let Some(field) = input.get_field_by_name(body) {
-                    let mut p = Map::new();
-                    p.insert("name".into(), json!("body"));
-                    if let Some(d) = self.comment(&field.parent_file(), field.path()) {
-                        p.insert("description".into(), json!(d));
-                    }
-                    p.insert("in".into(), json!("body"));
-                    let required = self.behaviors(&field).contains(&FIELD_BEHAVIOR_REQUIRED);
-                    p.insert("required".into(), json!(required));
-                    p.insert("schema".into(), self.field_schema(&field, queue));
-                    params.push(Json::Object(p));
-                }
-            }
-            None => {}
-        }
-        if route.body.as_deref() != Some("*") {
-            for field in input.fields() {
-                if path_vars.contains(&field.name())
-                    || route.body.as_deref() == Some(field.name())
-                    || field.is_map()
-                    || matches!(field.kind(), Kind::Message(_))
-                {
-                    continue;
-                }
-                let mut p = Map::new();
-                p.insert("name".into(), json!(field.json_name()));
-                if let Some(d) = self.comment(&field.parent_file(), field.path()) {
-                    p.insert("description".into(), json!(d));
-                }
-                p.insert("in".into(), json!("query"));
-                p.insert("required".into(), json!(false));
-                if field.is_list() {
-                    p.insert("type".into(), json!("array"));
-                    p.insert("items".into(), Json::Object(scalar_param_type(&field)));
-                    p.insert("collectionFormat".into(), json!("multi"));
-                } else {
-                    p.extend(scalar_param_type(&field));
-                }
-                params.push(Json::Object(p));
-            }
-        }
+        op.insert("responses".into(), self.responses(method, queue));
+        let params = self.parameters(&method.input(), route, queue);
         if !params.is_empty() {
             op.insert("parameters".into(), Json::Array(params));
         }
         op.insert("tags".into(), json!([service.name()]));
         Json::Object(op)
+    }
+
+    /// The `responses` of `method`'s operation: its output message, or an RPC status on error.
+    fn responses(&self, method: &MethodDescriptor, queue: &mut VecDeque<DefType>) -> Json {
+        json!({
+            "200": {
+                "description": "A successful response.",
+                "schema": self.message_schema(&method.output(), queue),
+            },
+            "default": {
+                "description": "An unexpected error response.",
+                "schema": {"$ref": "#/definitions/googlerpcStatus"},
+            },
+        })
+    }
+
+    /// The parameters of an operation taking `input` at `route`: the path variables, then the
+    /// body, then (unless the whole message is the body) the remaining scalar fields as query
+    /// parameters.
+    fn parameters(
+        &self,
+        input: &MessageDescriptor,
+        route: &Route,
+        queue: &mut VecDeque<DefType>,
+    ) -> Vec<Json> {
+        let path_vars = route.path_vars();
+        let mut params = self.path_parameters(input, &path_vars);
+        params.extend(self.body_parameter(input, route.body.as_deref(), queue));
+        if route.body.as_deref() != Some("*") {
+            params.extend(self.query_parameters(input, route, &path_vars));
+        }
+        params
+    }
+
+    /// One required `path` parameter per path variable that names a field of `input`.
+    fn path_parameters(&self, input: &MessageDescriptor, path_vars: &[&str]) -> Vec<Json> {
+        let mut params = Vec::new();
+        for var in path_vars {
+            let Some(field) = input.get_field_by_name(var) else {
+                continue;
+            };
+            let mut p = self.parameter_base(var, &field, "path");
+            p.insert("required".into(), json!(true));
+            p.extend(scalar_param_type(&field));
+            params.push(Json::Object(p));
+        }
+        params
+    }
+
+    /// The `body` parameter for the route's `body` option: the whole `input` message for `*`,
+    /// else the named field (none if there is no body or the field does not exist).
+    fn body_parameter(
+        &self,
+        input: &MessageDescriptor,
+        body: Option<&str>,
+        queue: &mut VecDeque<DefType>,
+    ) -> Option<Json> {
+        match body? {
+            "*" => Some(json!({
+                "name": "body",
+                "in": "body",
+                "required": true,
+                "schema": self.message_schema(input, queue),
+            })),
+            body => {
+                let field = input.get_field_by_name(body)?;
+                let mut p = self.parameter_base("body", &field, "body");
+                let required = self.behaviors(&field).contains(&FIELD_BEHAVIOR_REQUIRED);
+                p.insert("required".into(), json!(required));
+                p.insert("schema".into(), self.field_schema(&field, queue));
+                Some(Json::Object(p))
+            }
+        }
+    }
+
+    /// One optional `query` parameter per field of `input` that is neither a path variable nor
+    /// the body, and is not a map or a message (repeated fields become `multi` arrays).
+    fn query_parameters(
+        &self,
+        input: &MessageDescriptor,
+        route: &Route,
+        path_vars: &[&str],
+    ) -> Vec<Json> {
+        let mut params = Vec::new();
+        for field in input.fields() {
+            if path_vars.contains(&field.name())
+                || route.body.as_deref() == Some(field.name())
+                || field.is_map()
+                || matches!(field.kind(), Kind::Message(_))
+            {
+                continue;
+            }
+            let mut p = self.parameter_base(field.json_name(), &field, "query");
+            p.insert("required".into(), json!(false));
+            if field.is_list() {
+                p.insert("type".into(), json!("array"));
+                p.insert("items".into(), Json::Object(scalar_param_type(&field)));
+                p.insert("collectionFormat".into(), json!("multi"));
+            } else {
+                p.extend(scalar_param_type(&field));
+            }
+            params.push(Json::Object(p));
+        }
+        params
+    }
+
+    /// The first keys of a parameter for `field`: `name`, `description` (the field's comment,
+    /// if any) and `in` (`location`).
+    fn parameter_base(
+        &self,
+        name: &str,
+        field: &FieldDescriptor,
+        location: &str,
+    ) -> Map<String, Json> {
+        let mut p = Map::new();
+        p.insert("name".into(), json!(name));
+        if let Some(d) = self.comment(&field.parent_file(), field.path()) {
+            p.insert("description".into(), json!(d));
+        }
+        p.insert("in".into(), json!(location));
+        p
     }
 
     fn add_definitions(&self, defs: &mut BTreeMap<String, Json>, mut queue: VecDeque<DefType>) {

@@ -109,6 +109,8 @@ impl Interner {
     }
 }
 
+/// Converts the schema `s` (at `path`, for error messages) to its structural facts, interns
+/// the resulting node (and, recursively, its subschemas) in `out` and returns its index.
 fn convert(s: &Value, path: &str, out: &mut Interner) -> Result<usize, String> {
     let s = s
         .as_object()
@@ -122,30 +124,12 @@ fn convert(s: &Value, path: &str, out: &mut Interner) -> Result<usize, String> {
                 node.insert(k.to_string(), v.clone());
             }
             "format" => {
-                let f = v.as_str().ok_or_else(|| format!("{at}: not a string"))?;
-                let normalized = f.replace('-', "");
-                if normalized == "datetime" {
-                    node.insert("format".into(), json!("date-time"));
-                } else if KNOWN_FORMATS.contains(&normalized.as_str()) {
-                    return Err(format!(
-                        "{at}: kube-apiserver validates format {f:?}, the embedded store does not: teach src/crd_schema about it"
-                    ));
+                if let Some(format) = convert_format(v, &at)? {
+                    node.insert("format".into(), format);
                 }
-                // Any other format (int32, int64, ...) is ignored by kube-apiserver.
             }
             "properties" => {
-                let props = v
-                    .as_object()
-                    .ok_or_else(|| format!("{at}: not an object"))?;
-                let mut m = Map::new();
-                // serde_json's map is ordered by key: the output does not depend on the input order.
-                for (name, p) in props {
-                    m.insert(
-                        name.clone(),
-                        json!(convert(p, &format!("{at}.{name}"), out)?),
-                    );
-                }
-                node.insert("properties".into(), Value::Object(m));
+                node.insert("properties".into(), convert_properties(v, &at, out)?);
             }
             "items" | "additionalProperties" => {
                 if !v.is_object() {
@@ -155,46 +139,9 @@ fn convert(s: &Value, path: &str, out: &mut Interner) -> Result<usize, String> {
                 }
                 node.insert(k.to_string(), json!(convert(v, &at, out)?));
             }
-            "anyOf" => {
-                // Structural schemas allow anyOf only as the int-or-string pair, which the
-                // validator implies from x-kubernetes-int-or-string.
-                let stripped: Vec<Value> = v
-                    .as_array()
-                    .ok_or_else(|| format!("{at}: not a list"))?
-                    .iter()
-                    .map(|b| json!({"type": b.get("type")}))
-                    .collect();
-                let int_or_string = s.get("x-kubernetes-int-or-string") == Some(&json!(true));
-                if !int_or_string
-                    || stripped != vec![json!({"type": "integer"}), json!({"type": "string"})]
-                    || v.as_array().is_some_and(|a| {
-                        a.iter().any(|b| {
-                            b.as_object().is_some_and(|b| {
-                                b.keys().any(|k| k != "type" && k != "description")
-                            })
-                        })
-                    })
-                {
-                    return Err(format!(
-                        "{at}: only the int-or-string anyOf ([integer, string] with x-kubernetes-int-or-string) is supported"
-                    ));
-                }
-            }
+            "anyOf" => check_any_of(s, v, &at)?,
             "x-kubernetes-validations" => {
-                let rules = v.as_array().ok_or_else(|| format!("{at}: not a list"))?;
-                let mut kept = Vec::new();
-                for r in rules {
-                    let r = r
-                        .as_object()
-                        .ok_or_else(|| format!("{at}: not an object"))?;
-                    if let Some(extra) = r.keys().find(|k| *k != "rule" && *k != "message") {
-                        return Err(format!(
-                            "{at}: validation rule field {extra:?} is not supported by the embedded store"
-                        ));
-                    }
-                    kept.push(json!({"rule": r.get("rule"), "message": r.get("message")}));
-                }
-                node.insert(k.to_string(), Value::Array(kept));
+                node.insert(k.to_string(), convert_validations(v, &at)?);
             }
             other => {
                 return Err(format!(
@@ -204,6 +151,87 @@ fn convert(s: &Value, path: &str, out: &mut Interner) -> Result<usize, String> {
         }
     }
     Ok(out.add(&node))
+}
+
+/// The `format` to keep for the format `v` (at `at`): `date-time` for a date-time, none for a
+/// format kube-apiserver ignores; an error for one it validates and the embedded store does not.
+fn convert_format(v: &Value, at: &str) -> Result<Option<Value>, String> {
+    let f = v.as_str().ok_or_else(|| format!("{at}: not a string"))?;
+    let normalized = f.replace('-', "");
+    if normalized == "datetime" {
+        return Ok(Some(json!("date-time")));
+    }
+    if KNOWN_FORMATS.contains(&normalized.as_str()) {
+        return Err(format!(
+            "{at}: kube-apiserver validates format {f:?}, the embedded store does not: teach src/crd_schema about it"
+        ));
+    }
+    // Any other format (int32, int64, ...) is ignored by kube-apiserver.
+    Ok(None)
+}
+
+/// The `properties` object `v` (at `at`) with each property's schema converted to its node
+/// index in `out`.
+fn convert_properties(v: &Value, at: &str, out: &mut Interner) -> Result<Value, String> {
+    let props = v
+        .as_object()
+        .ok_or_else(|| format!("{at}: not an object"))?;
+    let mut m = Map::new();
+    // serde_json's map is ordered by key: the output does not depend on the input order.
+    for (name, p) in props {
+        m.insert(
+            name.clone(),
+            json!(convert(p, &format!("{at}.{name}"), out)?),
+        );
+    }
+    Ok(Value::Object(m))
+}
+
+/// Checks that the `anyOf` `v` (at `at`) of the schema `s` is the int-or-string pair; it adds
+/// nothing to the node.
+fn check_any_of(s: &Map<String, Value>, v: &Value, at: &str) -> Result<(), String> {
+    // Structural schemas allow anyOf only as the int-or-string pair, which the
+    // validator implies from x-kubernetes-int-or-string.
+    let stripped: Vec<Value> = v
+        .as_array()
+        .ok_or_else(|| format!("{at}: not a list"))?
+        .iter()
+        .map(|b| json!({"type": b.get("type")}))
+        .collect();
+    let int_or_string = s.get("x-kubernetes-int-or-string") == Some(&json!(true));
+    if !int_or_string
+        || stripped != vec![json!({"type": "integer"}), json!({"type": "string"})]
+        || v.as_array().is_some_and(|a| {
+            a.iter().any(|b| {
+                b.as_object()
+                    .is_some_and(|b| b.keys().any(|k| k != "type" && k != "description"))
+            })
+        })
+    {
+        return Err(format!(
+            "{at}: only the int-or-string anyOf ([integer, string] with x-kubernetes-int-or-string) is supported"
+        ));
+    }
+    Ok(())
+}
+
+/// The CEL rules `v` (at `at`, `x-kubernetes-validations`) reduced to their `rule` and
+/// `message`; an error for any other rule field.
+fn convert_validations(v: &Value, at: &str) -> Result<Value, String> {
+    let rules = v.as_array().ok_or_else(|| format!("{at}: not a list"))?;
+    let mut kept = Vec::new();
+    for r in rules {
+        let r = r
+            .as_object()
+            .ok_or_else(|| format!("{at}: not an object"))?;
+        if let Some(extra) = r.keys().find(|k| *k != "rule" && *k != "message") {
+            return Err(format!(
+                "{at}: validation rule field {extra:?} is not supported by the embedded store"
+            ));
+        }
+        kept.push(json!({"rule": r.get("rule"), "message": r.get("message")}));
+    }
+    Ok(Value::Array(kept))
 }
 
 fn find_version<'a>(crd: &'a Value, kind: &str) -> Result<&'a Value, String> {
