@@ -1003,10 +1003,37 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
+impl ServerProcess {
+    /// SIGKILL, as a crash would end the server: nothing of it runs afterwards.
+    fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to a minute for the server to stop; true when it did.
+    fn terminate(&mut self) -> bool {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A test that fails still stops the server cleanly, so it stops its Ray nodes.
+    fn drop(&mut self) {
+        if !self.terminate() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -1060,7 +1087,7 @@ async fn a_killed_server_takes_its_running_nodes_over() {
     assert_eq!(before.len(), 1, "the head runs: {before:?}");
 
     // The server is killed: its nodes keep running, the job with them.
-    drop(server);
+    server.kill();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         node_leaders(ns, &cluster),
@@ -1105,21 +1132,7 @@ async fn a_killed_server_takes_its_running_nodes_over() {
 
     // A clean stop leaves nothing running.
     let mut server = server;
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&server.child),
-        rustix::process::Signal::TERM,
-    )
-    .expect("SIGTERM sent");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while server
-        .child
-        .try_wait()
-        .expect("the server can be waited for")
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the server did not stop");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert!(server.terminate(), "the server did not stop on SIGTERM");
     let left = processes_of(ns, &cluster, "");
     assert!(
         left.is_empty(),
